@@ -1,0 +1,355 @@
+"""fit(): determinism, history, callbacks, checkpoints, resumption after a kill, faults and bad input."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+import vaelab as vl
+
+WORKER = Path(__file__).with_name("resume_worker.py")
+
+
+def small_data(n=400, d=30, seed=0):
+    """Grey images around four binary prototypes: structure that a VAE can learn in a few epochs."""
+    g = torch.Generator().manual_seed(seed)
+    prototypes = torch.bernoulli(torch.full((4, d), 0.5), generator=torch.Generator().manual_seed(100))
+    x = 0.1 + 0.8 * prototypes[torch.randint(4, (n,), generator=g)]
+    x = (x + 0.05 * torch.randn(n, d, generator=g)).clamp(0, 1)
+    x.binarize = "dynamic"
+    return x
+
+
+def small_model(seed=0, **kw):
+    torch.manual_seed(seed)
+    return vl.VAE(x_dim=30, z_dim=3, hidden=[16], **kw)
+
+
+def params(model):
+    return {k: v.clone() for k, v in model.state_dict().items()}
+
+
+def results(history):
+    """A history without its timings, which differ from run to run."""
+    return {k: v for k, v in history.as_dict().items() if k != "seconds"}
+
+
+def same(a, b):
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_fit_is_deterministic_on_cpu_and_seed_matters():
+    x = small_data()
+    runs = []
+    for seed in (0, 0, 1):
+        model = small_model()
+        history = vl.fit(model, x, epochs=3, batch_size=50, seed=seed, progress=False)
+        runs.append((params(model), history))
+    assert same(runs[0][0], runs[1][0]) and results(runs[0][1]) == results(runs[1][1])
+    assert not same(runs[0][0], runs[2][0])
+
+
+def test_history_records_every_epoch_and_training_improves_the_elbo():
+    x, test = small_data(), torch.bernoulli(small_data(100, seed=1))
+    model = small_model()
+    history = vl.fit(model, x, epochs=8, batch_size=50, lr=3e-3, test=test, progress=False)
+    assert history.epoch == list(range(1, 9)) and len(history) == 8
+    for name in ("train_loss", "train_elbo", "train_recon", "train_kl", "test_elbo", "test_recon", "test_kl", "seconds"):
+        assert len(getattr(history, name)) == 8, name
+    for e, r, k in zip(history.train_elbo, history.train_recon, history.train_kl):
+        assert e == pytest.approx(r - k)
+    assert history.train_loss == pytest.approx([-e for e in history.train_elbo])  # λ = 1: loss is −ELBO
+    assert history.train_elbo[-1] > history.train_elbo[0] + 1
+    assert history.test_elbo[-1] > history.test_elbo[0]
+    assert history.test_elbo[-1] == pytest.approx(vl.elbo(model, test, seed=0))
+    assert "8 epochs" in repr(history)
+
+
+def test_kl_weight_is_the_weight_in_the_training_loss():
+    history = vl.fit(small_model(), small_data(), epochs=2, batch_size=50, kl_weight=0.25, progress=False)
+    for loss, recon, kl in zip(history.train_loss, history.train_recon, history.train_kl):
+        assert loss == pytest.approx(0.25 * kl - recon)
+
+
+def test_dynamic_binarization_trains_on_binary_draws_and_none_on_grey_values():
+    seen = []
+
+    class Spy(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.net = vl.MLP(30, [8], 6)
+
+        def forward(self, x):
+            seen.append(x.detach().clone())
+            return self.net(x)
+
+    x = small_data(100)
+    torch.manual_seed(0)
+    vl.fit(vl.VAE(x_dim=30, z_dim=3, hidden=[8], encoder=Spy()), x, epochs=2, batch_size=100, progress=False)
+    assert all(set(s.unique().tolist()) <= {0.0, 1.0} for s in seen)
+    assert not torch.equal(seen[0].sum(0), seen[1].sum(0))  # a fresh draw each epoch
+    seen.clear()
+    vl.fit(vl.VAE(x_dim=30, z_dim=3, hidden=[8], encoder=Spy()), x, epochs=1, batch_size=100, binarize="none",
+           progress=False)
+    assert len(seen[0].unique()) > 2
+
+
+def test_callback_follows_training_and_can_stop_it():
+    calls = []
+
+    def callback(epoch, history, model):
+        calls.append((epoch, len(history)))
+        return epoch == 2
+
+    history = vl.fit(small_model(), small_data(), epochs=5, batch_size=50, callback=callback, progress=False)
+    assert calls == [(1, 1), (2, 2)] and len(history) == 2
+
+
+def test_progress_bar_runs(capsys):
+    vl.fit(small_model(), small_data(), epochs=1, batch_size=50, progress=True)
+    assert "VAE" in capsys.readouterr().err
+
+
+# ---- checkpoints ---------------------------------------------------------------------------------------------
+def test_checkpoint_round_trip_rebuilds_the_model(tmp_path):
+    model = small_model()
+    history = vl.fit(model, small_data(), epochs=2, batch_size=50, checkpoint=tmp_path / "run.pt", progress=False)
+    loaded = vl.load_checkpoint(tmp_path / "run.pt")
+    assert same(params(loaded.model), params(model)) and loaded.history == history and loaded.epoch == 2
+    into = small_model(seed=5)
+    vl.load_checkpoint(tmp_path / "run.pt", model=into)
+    assert same(params(into), params(model))
+    vl.save_checkpoint(model, tmp_path / "plain.pt")
+    assert same(params(vl.load_checkpoint(tmp_path / "plain.pt").model), params(model))
+
+
+def test_resuming_gives_the_same_parameters_as_an_uninterrupted_run(tmp_path):
+    x = small_data()
+    straight = small_model()
+    vl.fit(straight, x, epochs=4, batch_size=50, checkpoint=tmp_path / "a.pt", progress=False)
+    first = small_model()
+    vl.fit(first, x, epochs=2, batch_size=50, checkpoint=tmp_path / "b.pt", progress=False)
+    resumed = small_model(seed=9)  # another initialization: the checkpoint must override it
+    history = vl.fit(resumed, x, epochs=4, batch_size=50, checkpoint=tmp_path / "b.pt", progress=False)
+    assert same(params(straight), params(resumed)) and len(history) == 4
+    # a finished run is returned as it is
+    again = small_model(seed=11)
+    assert len(vl.fit(again, x, epochs=4, batch_size=50, checkpoint=tmp_path / "b.pt", progress=False)) == 4
+    assert same(params(again), params(straight))
+
+
+def test_a_killed_training_process_resumes_and_ends_like_an_uninterrupted_one(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(Path(vl.__file__).parents[1])}
+    run = [sys.executable, str(WORKER)]
+    subprocess.run([*run, str(tmp_path / "straight.pt"), "6", str(tmp_path / "straight.out")], env=env, check=True)
+
+    killed = tmp_path / "killed.pt"
+    process = subprocess.Popen([*run, str(killed), "6", str(tmp_path / "never.out"), "0.5"], env=env)
+    deadline = time.time() + 60
+    while time.time() < deadline:  # wait for a checkpoint of at least two epochs, then kill mid-training
+        if killed.exists() and vl.load_checkpoint(killed).epoch >= 2:
+            break
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert process.returncode == -signal.SIGKILL
+    assert not (tmp_path / "never.out").exists()
+    epoch_at_kill = vl.load_checkpoint(killed).epoch
+    assert 2 <= epoch_at_kill < 6
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]  # no half-written file left behind
+
+    subprocess.run([*run, str(killed), "6", str(tmp_path / "resumed.out")], env=env, check=True)
+    straight = torch.load(tmp_path / "straight.out", weights_only=True)
+    resumed = torch.load(tmp_path / "resumed.out", weights_only=True)
+    assert same(straight, resumed)
+
+
+def test_checkpoints_are_written_atomically(tmp_path, monkeypatch):
+    path = tmp_path / "run.pt"
+    model = small_model()
+    vl.save_checkpoint(model, path)
+    before = path.read_bytes()
+
+    def broken_save(obj, f):
+        f.write(b"half a checkpoint")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(torch, "save", broken_save)
+    with pytest.raises(OSError, match="disk full"):
+        vl.save_checkpoint(small_model(seed=1), path)
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["run.pt"]
+
+
+def test_checkpoint_of_another_model_is_refused(tmp_path):
+    vl.save_checkpoint(small_model(), tmp_path / "run.pt")
+    torch.manual_seed(0)
+    other = vl.VAE(x_dim=30, z_dim=5, hidden=[16])
+    with pytest.raises(ValueError, match=r"another model: .*z_dim=3 there, 5 here"):
+        vl.load_checkpoint(tmp_path / "run.pt", model=other)
+    with pytest.raises(ValueError, match="another model"):
+        vl.fit(other, small_data(), epochs=1, batch_size=50, checkpoint=tmp_path / "run.pt", progress=False)
+
+
+def test_resuming_with_other_settings_is_refused(tmp_path):
+    x = small_data()
+    vl.fit(small_model(), x, epochs=1, batch_size=50, checkpoint=tmp_path / "run.pt", progress=False)
+    with pytest.raises(ValueError, match=r"other settings \(lr: 0.001 there, 0.01 now\)"):
+        vl.fit(small_model(), x, epochs=2, batch_size=50, lr=0.01, checkpoint=tmp_path / "run.pt", progress=False)
+
+
+def test_an_existing_checkpoint_is_never_overwritten_without_resume(tmp_path):
+    x = small_data()
+    vl.fit(small_model(), x, epochs=1, batch_size=50, checkpoint=tmp_path / "run.pt", progress=False)
+    before = (tmp_path / "run.pt").read_bytes()
+    with pytest.raises(FileExistsError, match="refusing to overwrite"):
+        vl.fit(small_model(), x, epochs=1, batch_size=50, checkpoint=tmp_path / "run.pt", resume=False, progress=False)
+    assert (tmp_path / "run.pt").read_bytes() == before
+
+
+def test_corrupted_or_foreign_checkpoints_give_clear_errors(tmp_path):
+    path = tmp_path / "run.pt"
+    vl.save_checkpoint(small_model(), path)
+    path.write_bytes(path.read_bytes()[:100])
+    with pytest.raises(ValueError, match="corrupted, truncated or not a vaelab checkpoint"):
+        vl.load_checkpoint(path)
+    torch.save({"weights": torch.zeros(2)}, path)
+    with pytest.raises(ValueError, match="not a vaelab checkpoint"):
+        vl.load_checkpoint(path)
+    with pytest.raises(FileNotFoundError):
+        vl.load_checkpoint(tmp_path / "missing.pt")
+
+
+class Payload:
+    """An arbitrary Python object: a weights_only load must refuse to unpickle it."""
+
+
+def test_checkpoints_load_with_weights_only(tmp_path):
+    path = tmp_path / "run.pt"
+    torch.save({"format": "vaelab-checkpoint/1", "payload": Payload()}, path)
+    with pytest.raises(ValueError, match="not a vaelab checkpoint"):
+        vl.load_checkpoint(path)
+
+
+# ---- faults ----------------------------------------------------------------------------------------------------
+class BreaksAfter(nn.Module):
+    """Wraps a network and turns its output to NaN (or +inf in the log-variance) from the n-th call on."""
+
+    def __init__(self, net, calls, value, columns=slice(None)):
+        super().__init__()
+        self.net, self.calls, self.value, self.columns, self.count = net, calls, value, columns, 0
+
+    def forward(self, x):
+        self.count += 1
+        out = self.net(x)
+        if self.count >= self.calls:
+            out = out.clone()
+            out[:, self.columns] = self.value
+        return out
+
+
+def test_a_nan_reconstruction_stops_training_naming_epoch_step_and_term(tmp_path):
+    torch.manual_seed(0)
+    decoder = BreaksAfter(vl.MLP(3, [16], 30), calls=11, value=float("nan"))  # 8 steps per epoch: epoch 2, step 3
+    model = vl.VAE(x_dim=30, z_dim=3, hidden=[16], decoder=decoder)
+    with pytest.raises(vl.NonFiniteLossError, match=r"epoch 2, step 3 of 8: the reconstruction term .* became nan"):
+        vl.fit(model, small_data(), epochs=3, batch_size=50, checkpoint=tmp_path / "run.pt", progress=False)
+    assert vl.load_checkpoint(tmp_path / "run.pt", model=model).epoch == 1  # the good epoch is kept
+
+
+def test_an_infinite_kl_stops_training_naming_the_kl_term():
+    torch.manual_seed(0)
+    encoder = BreaksAfter(vl.MLP(30, [16], 6), calls=2, value=1e4, columns=slice(3, 6))  # σ² = e^10000
+    model = vl.VAE(x_dim=30, z_dim=3, hidden=[16], encoder=encoder)
+    with pytest.raises(vl.NonFiniteLossError, match=r"epoch 1, step 2 of 8: .*and the KL term became inf"):
+        vl.fit(model, small_data(), epochs=1, batch_size=50, progress=False)
+
+
+# ---- bad input ------------------------------------------------------------------------------------------------
+def test_data_with_nan_or_inf_is_refused():
+    x = small_data()
+    x[7, 3] = float("nan")
+    with pytest.raises(ValueError, match=r"1 NaN and 0 infinite values \(the first in row 7\)"):
+        vl.fit(small_model(), x, epochs=1, progress=False)
+    x[7, 3], x[9, 0] = 0.5, float("inf")
+    with pytest.raises(ValueError, match="0 NaN and 1 infinite"):
+        vl.elbo(small_model(), x)
+
+
+def test_bernoulli_needs_data_in_unit_interval():
+    with pytest.raises(ValueError, match=r"needs data in \[0, 1\].*divide by 255"):
+        vl.fit(small_model(), small_data() * 255, epochs=1, progress=False)
+    vl.fit(small_model(likelihood="gaussian"), small_data() * 2 - 1, epochs=1, batch_size=100, progress=False)
+
+
+def test_wrong_feature_count_is_refused_with_a_hint():
+    with pytest.raises(ValueError, match=r"shape \[N, 30\].*got shape \[400, 31\]"):
+        vl.fit(small_model(), torch.rand(400, 31), epochs=1, progress=False)
+    with pytest.raises(ValueError, match="Flatten images"):
+        vl.log_likelihood(vl.VAE(x_dim=784, z_dim=2), torch.rand(10, 28, 28), k=2)
+
+
+@pytest.mark.parametrize("z_dim", [0, -1, 2.5, True])
+def test_z_dim_must_be_a_positive_integer(z_dim):
+    with pytest.raises(ValueError, match="z_dim .*positive integer"):
+        vl.VAE(x_dim=30, z_dim=z_dim)
+
+
+@pytest.mark.parametrize("batch_size", [0, -3, 401, 2.0])
+def test_batch_size_must_fit_the_data(batch_size):
+    with pytest.raises(ValueError, match=r"batch_size must be an integer between 1 and .*\(400\)"):
+        vl.fit(small_model(), small_data(), batch_size=batch_size, progress=False)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"lr": 0}, "lr .* > 0"),
+        ({"lr": float("nan")}, "lr"),
+        ({"kl_weight": -0.5}, r"kl_weight \(λ\) must be a finite number >= 0"),
+        ({"epochs": -1}, "epochs must be an integer >= 0"),
+        ({"binarize": "sometimes"}, "binarize must be"),
+    ],
+)
+def test_bad_training_settings_are_refused(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        vl.fit(small_model(), small_data(), **{"batch_size": 50, "progress": False, **kwargs})
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
+def test_asking_for_cuda_without_a_gpu_is_refused():
+    with pytest.raises(ValueError, match="no CUDA GPU; use device='auto'"):
+        vl.fit(small_model(), small_data(), device="cuda", progress=False)
+
+
+def test_custom_networks_of_the_wrong_width_are_named():
+    with pytest.raises(ValueError, match=r"encoder returned shape \[5, 4\].*\[N, 6\]"):
+        vl.VAE(x_dim=30, z_dim=3, encoder=nn.Linear(30, 4)).terms(torch.rand(5, 30))
+    with pytest.raises(ValueError, match=r"decoder returned shape \[5, 29\]"):
+        vl.VAE(x_dim=30, z_dim=3, decoder=nn.Linear(3, 29)).terms(torch.rand(5, 30))
+
+
+def test_other_bad_model_settings():
+    with pytest.raises(ValueError, match="Unknown likelihood 'poisson'"):
+        vl.VAE(likelihood="poisson")
+    with pytest.raises(ValueError, match="gamma is the decoder variance"):
+        vl.VAE(likelihood="gaussian", gamma=0)
+    with pytest.raises(ValueError, match="Unknown activation 'swish'"):
+        vl.VAE(activation="swish")
+    with pytest.raises(ValueError, match=r"hidden\[1\]"):
+        vl.VAE(hidden=[10, 0])
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_fit_and_evaluate_on_cuda():
+    x = small_data()
+    model = small_model()
+    history = vl.fit(model, x, epochs=2, batch_size=50, device="cuda", test=torch.bernoulli(x[:100]), progress=False)
+    assert model.device.type == "cuda" and len(history.test_elbo) == 2
+    assert vl.log_likelihood(model, x[:50], k=100) < 0

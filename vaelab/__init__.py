@@ -1,0 +1,50 @@
+"""vaelab: the companion library of the book *Variational autoencoders, chapter by chapter*.
+
+    import vaelab as vl
+    train = vl.load("mnist", split="train", binarize="dynamic")
+    test = vl.load("mnist", split="test", binarize="fixed")
+    model = vl.VAE(x_dim=784, z_dim=20, hidden=[500])
+    history = vl.fit(model, train, epochs=10, test=test)
+    vl.elbo(model, test), vl.log_likelihood(model, test, k=5000)
+"""
+
+from . import likelihoods, nets, plots, priors
+from ._version import __version__
+from .data import binarize, load
+from .evaluate import active_units, elbo, elbo_parts, encode, kl_per_dimension, log_likelihood
+from .likelihoods import Bernoulli, Gaussian
+from .models import VAE, ELBOTerms, Loss
+from .nets import MLP
+from .priors import StandardNormal, gaussian_kl, gaussian_log_prob
+from .train import Checkpoint, History, NonFiniteLossError, fit, load_checkpoint, save_checkpoint
+
+__all__ = [
+    "__version__",
+    "load",
+    "binarize",
+    "VAE",
+    "MLP",
+    "Bernoulli",
+    "Gaussian",
+    "StandardNormal",
+    "gaussian_kl",
+    "gaussian_log_prob",
+    "ELBOTerms",
+    "Loss",
+    "fit",
+    "History",
+    "Checkpoint",
+    "NonFiniteLossError",
+    "save_checkpoint",
+    "load_checkpoint",
+    "elbo",
+    "elbo_parts",
+    "log_likelihood",
+    "encode",
+    "active_units",
+    "kl_per_dimension",
+    "likelihoods",
+    "nets",
+    "priors",
+    "plots",
+]

@@ -1,0 +1,103 @@
+"""Decoder likelihoods p(x | z): the reconstruction term E_q[log p(x|z)] of the ELBO (chapter 1, eq. 1.3).
+
+Each likelihood turns what the decoder outputs into a log-density summed over the data dimensions, one value per
+example, like ``torch.distributions`` objects do (the tests compare against them).
+
+- :class:`Bernoulli`: the decoder outputs logits η; p(x|z) = ∏_d Bern(x_d; sigmoid(η_d)).
+- :class:`Gaussian`: the decoder outputs a mean μ; p(x|z) = N(x; μ, γ I).  **γ is a variance**, fixed or learned
+  (the two-stage VAE learns it, chapter 7).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+LOG_2PI = math.log(2 * math.pi)
+
+
+class Bernoulli(nn.Module):
+    """Bernoulli decoder for data in [0, 1] (binary pixels; grey values act as soft targets)."""
+
+    name = "bernoulli"
+
+    def log_prob(self, x: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+        """log p(x|z) = Σ_d [x_d log sigmoid(η_d) + (1 − x_d) log(1 − sigmoid(η_d))], computed stably from η."""
+        if x.shape != logits.shape:
+            x = x.expand_as(logits)  # one x against several samples of z
+        return -F.binary_cross_entropy_with_logits(logits, x, reduction="none").sum(-1)
+
+    def mean(self, logits: torch.Tensor) -> torch.Tensor:
+        """E[x|z] = sigmoid(η)."""
+        return torch.sigmoid(logits)
+
+    def sample(self, logits: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        return torch.bernoulli(torch.sigmoid(logits), generator=generator)
+
+    def check(self, x: torch.Tensor) -> None:
+        """A Bernoulli decoder needs data in [0, 1]."""
+        lo, hi = float(x.min()), float(x.max())
+        if lo < 0 or hi > 1:
+            raise ValueError(
+                f"A Bernoulli decoder needs data in [0, 1], but the data lie in [{lo:g}, {hi:g}]. Rescale the data "
+                "(for 8-bit images divide by 255) or use likelihood='gaussian'."
+            )
+
+
+class Gaussian(nn.Module):
+    """Gaussian decoder N(x; μ_θ(z), γ I) with variance γ, fixed or learned through log γ."""
+
+    name = "gaussian"
+
+    def __init__(self, gamma: float = 0.1, learn_gamma: bool = False):
+        super().__init__()
+        if isinstance(gamma, bool) or not isinstance(gamma, (int, float)) or not math.isfinite(gamma) or gamma <= 0:
+            raise ValueError(
+                f"gamma is the decoder variance and must be a positive finite number, got {gamma!r}."
+            )
+        log_gamma = torch.tensor(math.log(gamma), dtype=torch.float32)
+        if learn_gamma:
+            self.log_gamma = nn.Parameter(log_gamma)
+        else:
+            self.register_buffer("log_gamma", log_gamma)
+        self.learn_gamma = learn_gamma
+
+    @property
+    def gamma(self) -> torch.Tensor:
+        return self.log_gamma.exp()
+
+    def log_prob(self, x: torch.Tensor, mean: torch.Tensor) -> torch.Tensor:
+        """log N(x; μ, γ I) = −½ Σ_d [(x_d − μ_d)² / γ + log γ + log 2π].
+
+        The d·log γ part matters when γ is learned: without it γ → ∞ would be free.
+        """
+        d = x.shape[-1]
+        squared_error = (x - mean).pow(2).sum(-1)
+        return -0.5 * (squared_error / self.gamma + d * (self.log_gamma + LOG_2PI))
+
+    def mean(self, mean: torch.Tensor) -> torch.Tensor:
+        return mean
+
+    def sample(self, mean: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        noise = torch.randn(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
+        return mean + self.gamma.sqrt() * noise
+
+    def check(self, x: torch.Tensor) -> None:  # any real data is in the support
+        return None
+
+
+def make_likelihood(likelihood: str | nn.Module, gamma: float = 0.1, learn_gamma: bool = False) -> nn.Module:
+    """Build a likelihood from its name, or accept a ready object with ``log_prob``, ``mean`` and ``check``."""
+    if isinstance(likelihood, nn.Module):
+        missing = [m for m in ("log_prob", "mean", "check") if not hasattr(likelihood, m)]
+        if missing:
+            raise TypeError(f"A likelihood object needs the methods {missing}; see vaelab.likelihoods.Bernoulli.")
+        return likelihood
+    if likelihood == "bernoulli":
+        return Bernoulli()
+    if likelihood == "gaussian":
+        return Gaussian(gamma=gamma, learn_gamma=learn_gamma)
+    raise ValueError(f"Unknown likelihood {likelihood!r}; choose 'bernoulli' or 'gaussian'.")

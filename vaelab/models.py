@@ -1,0 +1,210 @@
+"""The variational autoencoder, built from the pieces of the other modules.
+
+    encoder   x ↦ (μ(x), log σ²(x))            q(z|x) = N(μ, diag σ²)            (nets.py)
+    decoder   z ↦ parameters of p(x|z)          Bernoulli logits / Gaussian mean  (nets.py, likelihoods.py)
+    prior     p(z) and the KL regularizer        N(0, I) in closed form           (priors.py)
+
+The per-example ELBO (chapter 1, eq. 1.3) is
+
+    L(x) = E_q(z|x)[log p(x|z)] − KL(q(z|x) || p(z)),
+
+its first term estimated with L reparameterized samples z = μ + σ ⊙ ε, ε ~ N(0, I) (eq. 1.4).  Training
+minimizes ``−(recon − λ·kl)`` averaged over a batch, λ the KL weight (λ = 1 is the ELBO).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import NamedTuple
+
+import torch
+from torch import nn
+
+from .likelihoods import make_likelihood
+from .nets import MLP, _check_size
+from .priors import StandardNormal, gaussian_log_prob
+
+
+class ELBOTerms(NamedTuple):
+    """Per-example parts of the ELBO, in nats: ``recon`` = E_q[log p(x|z)], ``kl`` = KL(q(z|x) || p(z))."""
+
+    recon: torch.Tensor
+    kl: torch.Tensor
+
+    @property
+    def elbo(self) -> torch.Tensor:
+        return self.recon - self.kl
+
+
+class Loss(NamedTuple):
+    """A batch's training loss −(recon − λ·kl) and the batch means of its two parts (nats per example)."""
+
+    loss: torch.Tensor
+    recon: torch.Tensor
+    kl: torch.Tensor
+
+
+class VAE(nn.Module):
+    """Variational autoencoder with a Gaussian encoder and a swappable decoder likelihood and prior.
+
+    Args:
+        x_dim: features per example (784 for 28×28 images).
+        z_dim: latent dimensions.
+        hidden: widths of the hidden layers of the encoder; the decoder mirrors them.
+        likelihood: ``"bernoulli"`` (decoder outputs logits) or ``"gaussian"`` (decoder outputs a mean).
+        activation: hidden-layer activation, e.g. ``"relu"`` or ``"tanh"`` (Kingma & Welling used tanh).
+        encoder: optional module mapping x to ``[N, 2·z_dim]`` (μ then log σ²); replaces the MLP encoder.
+        decoder: optional module mapping z to ``[N, x_dim]`` likelihood parameters; replaces the MLP decoder.
+        gamma, learn_gamma: variance γ of the Gaussian decoder, fixed or learned (ignored for Bernoulli).
+        n_samples: L, the number of reparameterized samples per example in the reconstruction term.
+        prior: optional prior object (default N(0, I)); see ``vaelab.priors``.
+    """
+
+    def __init__(
+        self,
+        x_dim: int = 784,
+        z_dim: int = 20,
+        hidden: Sequence[int] = (500,),
+        likelihood: str | nn.Module = "bernoulli",
+        activation: str = "relu",
+        encoder: nn.Module | None = None,
+        decoder: nn.Module | None = None,
+        gamma: float = 0.1,
+        learn_gamma: bool = False,
+        n_samples: int = 1,
+        prior: nn.Module | None = None,
+    ):
+        super().__init__()
+        _check_size(x_dim, "x_dim")
+        _check_size(z_dim, "z_dim (the number of latent dimensions)")
+        _check_size(n_samples, "n_samples (L, samples per example)")
+        hidden = [hidden] if isinstance(hidden, int) else list(hidden)
+        for module, what in ((encoder, "encoder"), (decoder, "decoder")):
+            if module is not None and not callable(module):
+                raise TypeError(f"{what} must be a torch.nn.Module, got {type(module).__name__}.")
+        self.x_dim, self.z_dim, self.n_samples = x_dim, z_dim, n_samples
+        self.encoder = encoder if encoder is not None else MLP(x_dim, hidden, 2 * z_dim, activation)
+        self.decoder = decoder if decoder is not None else MLP(z_dim, hidden[::-1], x_dim, activation)
+        self.likelihood = make_likelihood(likelihood, gamma=gamma, learn_gamma=learn_gamma)
+        self.prior = prior if prior is not None else StandardNormal(z_dim)
+        # What a checkpoint records to rebuild the model or to tell it apart from another one.
+        self.config = {
+            "x_dim": x_dim,
+            "z_dim": z_dim,
+            "hidden": hidden,
+            "likelihood": getattr(self.likelihood, "name", type(self.likelihood).__name__),
+            "activation": activation,
+            "encoder": None if encoder is None else f"custom:{type(encoder).__name__}",
+            "decoder": None if decoder is None else f"custom:{type(decoder).__name__}",
+            "gamma": float(gamma),
+            "learn_gamma": bool(learn_gamma),
+            "n_samples": n_samples,
+            "prior": type(self.prior).__name__,
+        }
+
+    @property
+    def device(self) -> torch.device:
+        for tensor in (*self.parameters(), *self.buffers()):
+            return tensor.device
+        return torch.device("cpu")
+
+    # -- the encoder and the reparameterization trick ---------------------------------------------------------
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """q(z|x) = N(μ(x), diag σ²(x)): returns μ and log σ², each ``[N, z_dim]``."""
+        h = self.encoder(x)
+        if h.shape[-1] != 2 * self.z_dim:
+            raise ValueError(
+                f"The encoder returned shape {list(h.shape)}, but it must map x to [N, 2·z_dim] = "
+                f"[N, {2 * self.z_dim}] (μ then log σ²). Make its last layer output {2 * self.z_dim} features."
+            )
+        mu, logvar = h.chunk(2, dim=-1)
+        return mu, logvar
+
+    def reparameterize(self, mu: torch.Tensor, logvar: torch.Tensor, n_samples: int = 1) -> torch.Tensor:
+        """z = μ + σ ⊙ ε, ε ~ N(0, I)  (chapter 1, eq. 1.4).  Shape ``[N, z]``, or ``[L, N, z]`` when L > 1."""
+        shape = mu.shape if n_samples == 1 else (n_samples, *mu.shape)
+        eps = torch.randn(shape, device=mu.device, dtype=mu.dtype)
+        return mu + torch.exp(0.5 * logvar) * eps
+
+    def posterior_log_prob(self, z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+        """log q(z|x) for the diagonal Gaussian posterior (used by the importance-weighted estimate)."""
+        return gaussian_log_prob(z, mu, logvar)
+
+    # -- the decoder ------------------------------------------------------------------------------------------
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """The decoder's output: the likelihood's parameters (Bernoulli logits, Gaussian mean)."""
+        out = self.decoder(z)
+        if out.shape[-1] != self.x_dim:
+            raise ValueError(
+                f"The decoder returned shape {list(out.shape)}, but it must map z to [N, x_dim] = [N, {self.x_dim}]"
+                " (Bernoulli logits or a Gaussian mean)."
+            )
+        return out
+
+    def decode_mean(self, z: torch.Tensor) -> torch.Tensor:
+        """E[x|z] in data space (sigmoid of the logits, or the Gaussian mean)."""
+        return self.likelihood.mean(self.decode(z))
+
+    # -- the objective ----------------------------------------------------------------------------------------
+    def terms(self, x: torch.Tensor, n_samples: int | None = None) -> ELBOTerms:
+        """Per-example reconstruction term E_q[log p(x|z)] (L samples) and KL term (chapter 1, eq. 1.3)."""
+        n_samples = self.n_samples if n_samples is None else n_samples
+        mu, logvar = self.encode(x)
+        z = self.reparameterize(mu, logvar, n_samples)
+        recon = self.likelihood.log_prob(x, self.decode(z))
+        kl = self.prior.kl(mu, logvar, z)
+        if n_samples > 1:  # average the L Monte Carlo samples
+            recon = recon.mean(0)
+            kl = kl.mean(0) if kl.dim() == 2 else kl
+        return ELBOTerms(recon, kl)
+
+    def loss(self, x: torch.Tensor, kl_weight: float = 1.0) -> Loss:
+        """Training loss −(E_q[log p(x|z)] − λ·KL) averaged over the batch; λ = 1 gives the negative ELBO."""
+        recon, kl = self.terms(x)
+        recon, kl = recon.mean(), kl.mean()
+        return Loss(kl_weight * kl - recon, recon, kl)
+
+    # -- using a trained model --------------------------------------------------------------------------------
+    @torch.no_grad()
+    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
+        """Data-space mean of p(x | z = μ(x)): the reconstruction shown in figures."""
+        x = self.check_data(x).to(self.device)
+        mu, _ = self.encode(x)
+        return self.decode_mean(mu)
+
+    @torch.no_grad()
+    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """n new examples: z ~ p(z), then the data-space mean of p(x|z)."""
+        _check_size(n, "n (the number of samples)")
+        return self.decode_mean(self.prior.sample(n, generator=generator))
+
+    def check_data(self, x) -> torch.Tensor:
+        """Validate a data set for this model once (not per batch) and return it as a float tensor.
+
+        Catches what would otherwise be silently wrong or fail deep inside torch: a wrong feature count, NaN/inf
+        values, and values outside the likelihood's support (e.g. 0–255 pixels for a Bernoulli decoder).
+        """
+        if not isinstance(x, torch.Tensor):
+            try:
+                x = torch.as_tensor(x)
+            except Exception as err:  # noqa: BLE001 - re-raised with advice
+                raise TypeError(f"Data must be a tensor or an array of shape [N, {self.x_dim}]: {err}") from err
+        if not x.is_floating_point():
+            x = x.float()
+        if x.dim() != 2 or x.shape[1] != self.x_dim:
+            hint = " Flatten images with x.reshape(len(x), -1)." if x.dim() > 2 else ""
+            raise ValueError(
+                f"The model expects data of shape [N, {self.x_dim}] (x_dim={self.x_dim} features per example), "
+                f"but got shape {list(x.shape)}.{hint}"
+            )
+        if len(x) == 0:
+            raise ValueError("The data set is empty.")
+        bad = ~torch.isfinite(x)
+        if bool(bad.any()):
+            row = int(bad.any(1).nonzero()[0])
+            raise ValueError(
+                f"The data contain {int(torch.isnan(x).sum())} NaN and {int(torch.isinf(x).sum())} infinite values "
+                f"(the first in row {row}). Remove or repair those examples before training or evaluating."
+            )
+        self.likelihood.check(x)
+        return x

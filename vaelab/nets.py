@@ -1,0 +1,54 @@
+"""Encoder and decoder networks.
+
+The book's models differ in how they regularize the latent code, not in their networks: every chapter uses the
+same multilayer perceptrons, built here.  ``MLP(784, [500], 2 * 20, activation="tanh")`` is the encoder of
+Kingma & Welling's MNIST experiment (one hidden layer of 500 tanh units, chapter 1).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from torch import nn
+
+ACTIVATIONS = {
+    "relu": nn.ReLU,
+    "tanh": nn.Tanh,
+    "softplus": nn.Softplus,
+    "elu": nn.ELU,
+    "gelu": nn.GELU,
+    "leaky_relu": nn.LeakyReLU,
+    "sigmoid": nn.Sigmoid,
+}
+
+
+def _check_size(value, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{what} must be a positive integer, got {value!r}.")
+    return value
+
+
+class MLP(nn.Sequential):
+    """A fully connected network ``in_dim → hidden[0] → … → hidden[-1] → out_dim``.
+
+    Every hidden layer is followed by ``activation``; the output layer is linear (the likelihood or the encoder
+    head decides what its outputs mean).
+    """
+
+    def __init__(self, in_dim: int, hidden: Sequence[int], out_dim: int, activation: str = "relu"):
+        _check_size(in_dim, "in_dim")
+        _check_size(out_dim, "out_dim")
+        if isinstance(hidden, int):
+            hidden = [hidden]
+        hidden = list(hidden)
+        for i, width in enumerate(hidden):
+            _check_size(width, f"hidden[{i}] (a hidden layer width)")
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"Unknown activation {activation!r}; choose one of {sorted(ACTIVATIONS)}.")
+        layers: list[nn.Module] = []
+        widths = [in_dim, *hidden]
+        for a, b in zip(widths[:-1], widths[1:]):
+            layers += [nn.Linear(a, b), ACTIVATIONS[activation]()]
+        layers.append(nn.Linear(widths[-1], out_dim))
+        super().__init__(*layers)
+        self.in_dim, self.hidden, self.out_dim, self.activation = in_dim, hidden, out_dim, activation
