@@ -1,0 +1,52 @@
+# vaelab: the two commands of the README.
+#
+#   make book   build the HTML book (_build/html), executing every chapter; any warning fails the build
+#   make test   run the whole test suite: pytest unit tests and nbval over every chapter notebook
+#
+# Both first set up a virtual environment ($(VENV), default .venv) with the Python >= 3.10 found on PATH
+# (or PYTHON=...), installing torch ($(TORCH)) first, then requirements.txt, then vaelab itself (editable).
+# TORCH is the torch requirement installed first; TORCH_INDEX, when set, is the index it comes from.
+# On a machine without a GPU a CPU build saves gigabytes, for example
+#   make test TORCH_INDEX=https://download.pytorch.org/whl/cpu
+# and where a wheel lies on local disk, TORCH can name it (.ci/run uses TORCH=torch==2.13.0).
+
+VENV   ?= .venv
+TORCH  ?= torch>=2.2,<3
+TORCH_INDEX ?=
+# the first interpreter on PATH that is Python >= 3.10 (python3 first: it is the one the machine's wheels fit)
+ifeq ($(origin PYTHON),undefined)
+PYTHON := $(shell for p in python3 python3.13 python3.12 python3.11 python3.10 python; do \
+            command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info < (3, 10))' \
+            >/dev/null 2>&1 && { echo $$p; break; }; done)
+endif
+
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+# notebooks run in the kernel of this virtual environment, not one from the user's Jupyter settings
+export JUPYTER_PREFER_ENV_PATH := 1
+
+.PHONY: book test venv clean
+
+book: $(STAMP)
+	$(BIN)/jupyter-book build . -W -n --keep-going
+
+test: $(STAMP)
+	$(BIN)/python -m pytest tests --nbval-lax --nbval-current-env --nbval-cell-timeout=600 book
+
+venv: $(STAMP)
+
+# Re-run when the requirements change; the stamp is written only after every install step succeeded.
+$(STAMP): requirements.txt pyproject.toml
+	@if [ -z "$(PYTHON)" ]; then \
+	  echo "error: no Python >= 3.10 found on PATH; install one or run 'make PYTHON=/path/to/python3.x ...'" >&2; \
+	  exit 1; fi
+	@if [ ! -x $(BIN)/python ]; then echo "creating $(VENV) with $$($(PYTHON) --version)"; \
+	  $(PYTHON) -m venv $(VENV); fi
+	$(BIN)/python -m pip install --quiet "pip>=23"
+	$(BIN)/python -m pip install --progress-bar off "$(TORCH)" $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
+	$(BIN)/python -m pip install --progress-bar off -r requirements.txt
+	$(BIN)/python -m pip install --progress-bar off -e .
+	@touch $@
+
+clean:
+	rm -rf _build .pytest_cache
