@@ -53,11 +53,15 @@ def _eval_mode(model):
         model.train(was_training)
 
 
-@torch.no_grad()
 def elbo_parts(model, data, n_samples: int = 1, batch_size: int = 1000, seed: int = 0) -> dict[str, float]:
     """ELBO = E_q[log p(x|z)] − KL(q(z|x) || p(z)) and its two parts, averaged over ``data`` (nats)."""
-    x = prepare(model, data, seed)
-    recon = kl = 0.0
+    return prepared_elbo_parts(model, prepare(model, data, seed), n_samples, batch_size, seed)
+
+
+@torch.no_grad()
+def prepared_elbo_parts(model, x: torch.Tensor, n_samples: int = 1, batch_size: int = 1000,
+                        seed: int = 0) -> dict[str, float]:
+    """:func:`elbo_parts` of data already through :func:`prepare` (``fit`` prepares its test set once)."""
     with _eval_mode(model), seeded(seed):
         total = torch.zeros(2, device=x.device, dtype=torch.float64)
         for xb in _batches(x, batch_size):

@@ -286,8 +286,6 @@ def fit(
             f"batch_size must be an integer between 1 and the number of training examples ({n}), got {batch_size!r}."
         )
     _check_size(eval_batch_size, "eval_batch_size")
-    if test is not None:
-        model.check_data(test)
     checkpoint = Path(checkpoint) if checkpoint is not None else None
     settings = {"batch_size": batch_size, "lr": lr, "seed": seed, "kl_weight": kl_weight, "dynamic": dynamic,
                 "n_train": n, "train_sum": float(x_train.double().sum())}
@@ -295,6 +293,7 @@ def fit(
     # ---- set up: everything on the device, one generator for data order and binarization ------------------
     model.to(device)
     x_train = x_train.to(device)
+    x_test = evaluate.prepare(model, test, seed) if test is not None else None  # validated, on the device, once
     optimizer = make_optimizer(model, lr)
     generator = torch.Generator(device=device)
     history = History()
@@ -355,7 +354,7 @@ def fit(
         history.train_elbo.append(recon - kl)
         history.seconds.append(seconds)
         if test is not None:
-            parts = evaluate.elbo_parts(model, test, batch_size=eval_batch_size, seed=seed)
+            parts = evaluate.prepared_elbo_parts(model, x_test, batch_size=eval_batch_size, seed=seed)
             history.test_elbo.append(parts["elbo"])
             history.test_recon.append(parts["recon"])
             history.test_kl.append(parts["kl"])
