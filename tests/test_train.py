@@ -204,6 +204,12 @@ def test_resuming_with_other_settings_is_refused(tmp_path):
         vl.fit(small_model(), x, epochs=2, batch_size=50, lr=0.01, checkpoint=tmp_path / "run.pt", progress=False)
 
 
+def test_a_saved_model_is_not_mistaken_for_a_training_run(tmp_path):
+    vl.save_checkpoint(small_model(), tmp_path / "model.pt")
+    with pytest.raises(ValueError, match=r"holds a saved model \(save_checkpoint\), not a training run"):
+        vl.fit(small_model(), small_data(), epochs=1, batch_size=50, checkpoint=tmp_path / "model.pt", progress=False)
+
+
 def test_an_existing_checkpoint_is_never_overwritten_without_resume(tmp_path):
     x = small_data()
     vl.fit(small_model(), x, epochs=1, batch_size=50, checkpoint=tmp_path / "run.pt", progress=False)

@@ -305,7 +305,12 @@ def fit(
             )
         state = _read_checkpoint(checkpoint)
         _check_same_model(model, state, checkpoint)
-        saved = state.get("fit_settings", {})
+        if "fit_settings" not in state:
+            raise ValueError(
+                f"The checkpoint {checkpoint} holds a saved model (save_checkpoint), not a training run that fit can "
+                "resume. Load it with load_checkpoint(path, model=...) and give fit another checkpoint path."
+            )
+        saved = state["fit_settings"]
         changed = {k: (saved.get(k), v) for k, v in settings.items() if saved.get(k) != v}
         if changed:
             listing = ", ".join(f"{k}: {a!r} there, {b!r} now" for k, (a, b) in changed.items())
