@@ -11,11 +11,30 @@
 from . import likelihoods, nets, plots, priors
 from ._version import __version__
 from .data import binarize, load
-from .evaluate import active_units, elbo, elbo_parts, encode, kl_per_dimension, log_likelihood
+from .evaluate import (
+    AggregatePosterior,
+    active_units,
+    aggregate_posterior,
+    elbo,
+    elbo_parts,
+    elbo_surgery,
+    encode,
+    kl_per_dimension,
+    log_likelihood,
+)
 from .likelihoods import Bernoulli, Gaussian
 from .models import VAE, ELBOTerms, Loss
 from .nets import MLP
-from .priors import StandardNormal, gaussian_kl, gaussian_log_prob
+from .priors import (
+    DensityRatio,
+    ImplicitPrior,
+    StandardNormal,
+    VampPrior,
+    fit_density_ratio,
+    gaussian_kl,
+    gaussian_log_prob,
+    gaussian_log_prob_pairwise,
+)
 from .train import Checkpoint, History, NonFiniteLossError, fit, load_checkpoint, save_checkpoint
 
 __all__ = [
@@ -27,6 +46,11 @@ __all__ = [
     "Bernoulli",
     "Gaussian",
     "StandardNormal",
+    "VampPrior",
+    "ImplicitPrior",
+    "DensityRatio",
+    "fit_density_ratio",
+    "gaussian_log_prob_pairwise",
     "gaussian_kl",
     "gaussian_log_prob",
     "ELBOTerms",
@@ -43,6 +67,9 @@ __all__ = [
     "encode",
     "active_units",
     "kl_per_dimension",
+    "aggregate_posterior",
+    "AggregatePosterior",
+    "elbo_surgery",
     "likelihoods",
     "nets",
     "priors",

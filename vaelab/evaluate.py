@@ -1,4 +1,5 @@
-"""Evaluating a trained model: ELBO, importance-weighted log-likelihood, active units, KL per dimension.
+"""Evaluating a trained model: ELBO, importance-weighted log-likelihood, active units, KL per dimension, the
+aggregate posterior's statistics and ELBO surgery.
 
 All results are in nats per example (summed over dimensions, averaged over examples), positive-is-better
 log-likelihoods.  Everything runs under ``torch.no_grad()`` in large chunks on the model's device, and each function
@@ -9,13 +10,15 @@ Data marked ``binarize="dynamic"`` are evaluated on one fixed binarization drawn
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import NamedTuple
 
 import torch
 
 from .nets import _check_size
-from .priors import gaussian_kl
+from .priors import gaussian_kl, gaussian_log_prob_pairwise
 
 
 @contextmanager
@@ -93,7 +96,17 @@ def log_likelihood(
     It is a lower bound for every k that tightens as k grows (k = 5000 in the papers).  The k samples are drawn in
     chunks so that a decoder output never holds more than ``chunk_elements`` numbers, whatever k is; the chunks are
     combined with a running log-sum-exp.  Returns the mean over ``data``, or a tensor of per-example values.
+
+    With a prior whose density is known only up to a constant (``prior.normalized`` false: the implicit prior of
+    chapter 4) the estimate is shifted by that unknown constant; it is computed all the same, with a warning.
     """
+    if getattr(model.prior, "normalized", True) is False:
+        warnings.warn(
+            f"{type(model.prior).__name__} is an unnormalized density (log p(z) up to an unknown constant), so this "
+            "importance-weighted estimate is not a bound on log p(x) and is comparable with other models only "
+            "approximately (Takahashi et al. report such values with '≈').",
+            UserWarning, stacklevel=3,  # the caller of log_likelihood, past torch.no_grad's wrapper
+        )
     _check_size(k, "k (the number of importance samples)")
     _check_size(chunk_elements, "chunk_elements")
     x = prepare(model, data, seed)
@@ -146,3 +159,69 @@ def kl_per_dimension(model, data, batch_size: int = 1000) -> torch.Tensor:
     mu, logvar = encode(model, data, batch_size)
     # gaussian_kl sums over the last axis; a trailing axis of size 1 keeps the dimensions apart
     return gaussian_kl(mu.double().unsqueeze(-1), logvar.double().unsqueeze(-1)).mean(0)
+
+
+class AggregatePosterior(NamedTuple):
+    """Moments of the aggregate posterior q(z) = (1/N) Σ_n q(z|x_n) over a data set (chapter 3, eq. 3.2)."""
+
+    mean: torch.Tensor         # E_q(z)[z], [z_dim]
+    covariance: torch.Tensor   # Cov_q(z)[z], [z_dim, z_dim]
+    correlation: torch.Tensor  # its correlation matrix
+    logdet: float              # log det Cov_q(z)[z]: −∞ when q(z) is degenerate, large when it "explodes"
+
+
+def aggregate_posterior(model, data, batch_size: int = 1000) -> AggregatePosterior:
+    """Mean and covariance of q(z), exactly for the mixture of the N Gaussian posteriors (law of total covariance):
+
+        E[z] = (1/N) Σ_n μ_n,    Cov[z] = (1/N) Σ_n (μ_n − E[z])(μ_n − E[z])ᵀ + (1/N) Σ_n diag σ_n².
+
+    Normalized by N (not N − 1): these are the moments of the uniform mixture over the data set, not estimates of a
+    population from a sample.  The prior N(0, I) has mean 0, covariance I and log det 0.
+    """
+    mu, logvar = encode(model, data, batch_size)
+    mu, var = mu.double(), logvar.double().exp()
+    mean = mu.mean(0)
+    centred = mu - mean
+    cov = centred.T @ centred / len(mu) + torch.diag(var.mean(0))
+    std = cov.diagonal().sqrt()
+    corr = cov / (std[:, None] * std[None, :])
+    sign, logdet = torch.linalg.slogdet(cov)
+    return AggregatePosterior(mean, cov, corr, float(logdet) if sign > 0 else -math.inf)
+
+
+@torch.no_grad()
+def elbo_surgery(model, data, n_samples: int = 10, batch_size: int = 500, seed: int = 0) -> dict[str, float]:
+    """ELBO surgery (Hoffman & Johnson, 2016; chapter 3, eq. 3.3): the average KL term splits into
+
+        (1/N) Σ_n KL(q(z|x_n) || p(z))  =  I(n; z)  +  KL(q(z) || p(z)),
+
+    the mutual information between the index n of an example and its code under q(n, z) = q(z|x_n)/N, and the KL
+    from the aggregate posterior q(z) = (1/N) Σ_m q(z|x_m) to the prior.  Both are estimated by Monte Carlo with
+    ``n_samples`` draws z ~ q(z|x_n) per example, log q(z) evaluated exactly as the N-component mixture over
+    ``data``:
+
+        I(n; z)         ≈ mean of log q(z|x_n) − log q(z)       (between 0 and log N)
+        KL(q(z) || p)   ≈ mean of log q(z) − log p(z)
+
+    Returns both, their sum, the model's own average KL term (``kl``, closed form where the prior has one, to
+    compare the sum with) and ``log_n`` = log N, the largest the mutual information can be.
+    """
+    _check_size(n_samples, "n_samples")
+    _check_size(batch_size, "batch_size")
+    x = prepare(model, data, seed)
+    with _eval_mode(model), seeded(seed):
+        mu_all, logvar_all = torch.cat([torch.cat(model.encode(xb), -1) for xb in x.split(1000)]).chunk(2, -1)
+        n = len(x)
+        totals = torch.zeros(3, dtype=torch.float64, device=x.device)
+        for start in range(0, n, batch_size):
+            mu, logvar = mu_all[start:start + batch_size], logvar_all[start:start + batch_size]
+            z = model.reparameterize(mu, logvar, n_samples).reshape(n_samples, *mu.shape)  # [S, B, D]
+            log_q_cond = model.posterior_log_prob(z, mu, logvar)
+            log_q = torch.logsumexp(gaussian_log_prob_pairwise(z, mu_all, logvar_all), -1) - math.log(n)
+            log_p = model.prior.log_prob(z)
+            kl = model.prior.kl(mu, logvar, z)
+            kl = kl.mean(0) if kl.dim() == 2 else kl
+            totals += torch.stack(((log_q_cond - log_q).mean(0).sum(), (log_q - log_p).mean(0).sum(), kl.sum())).double()
+    mutual_info, marginal_kl, kl = (totals / n).tolist()
+    return {"mutual_info": mutual_info, "marginal_kl": marginal_kl, "sum": mutual_info + marginal_kl, "kl": kl,
+            "log_n": math.log(n)}

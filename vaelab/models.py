@@ -2,7 +2,7 @@
 
     encoder   x ↦ (μ(x), log σ²(x))            q(z|x) = N(μ, diag σ²)            (nets.py)
     decoder   z ↦ parameters of p(x|z)          Bernoulli logits / Gaussian mean  (nets.py, likelihoods.py)
-    prior     p(z) and the KL regularizer        N(0, I) in closed form           (priors.py)
+    prior     p(z) and the KL regularizer        N(0, I), VampPrior, implicit     (priors.py)
 
 The per-example ELBO (chapter 1, eq. 1.3) is
 
@@ -87,6 +87,14 @@ class VAE(nn.Module):
         self.decoder = decoder if decoder is not None else MLP(z_dim, hidden[::-1], x_dim, activation)
         self.likelihood = make_likelihood(likelihood, gamma=gamma, learn_gamma=learn_gamma)
         self.prior = prior if prior is not None else StandardNormal(z_dim)
+        if hasattr(self.prior, "attach"):
+            self.prior.attach(self)  # e.g. VampPrior encodes its pseudo-inputs with this model's encoder
+        prior_z_dim = getattr(self.prior, "z_dim", None)
+        if prior_z_dim is not None and prior_z_dim != z_dim:
+            raise ValueError(
+                f"The prior is over {prior_z_dim} latent dimensions but the model has z_dim={z_dim}; build the prior "
+                f"with z_dim={z_dim}."
+            )
         # What a checkpoint records to rebuild the model or to tell it apart from another one.
         self.config = {
             "x_dim": x_dim,
@@ -99,7 +107,7 @@ class VAE(nn.Module):
             "gamma": float(gamma),
             "learn_gamma": bool(learn_gamma),
             "n_samples": n_samples,
-            "prior": type(self.prior).__name__,
+            "prior": getattr(self.prior, "config", type(self.prior).__name__),
         }
 
     @property

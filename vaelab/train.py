@@ -35,8 +35,10 @@ class History:
     """Per-epoch training record (nats per example).  ``test_*`` stay empty when ``fit`` had no test set.
 
     ``recon`` is E_q[log p(x|z)], ``kl`` the KL term, ``elbo = recon − kl`` and ``loss = −(recon − λ·kl)``;
-    ``train_*`` are averages over the epoch's batches, ``test_*`` are evaluated after the epoch.  ``seconds`` is
-    the training time of each epoch (test evaluation excluded).
+    ``train_*`` are averages over the epoch's batches, ``test_*`` are evaluated after the epoch.  ``kl_weight`` is
+    λ at the end of each epoch (it grows during a warm-up), ``discriminator_loss`` the mean logistic loss of a
+    prior's discriminator (implicit prior; empty otherwise).  ``seconds`` is the training time of each epoch (test
+    evaluation excluded).
     """
 
     epoch: list[int] = field(default_factory=list)
@@ -47,6 +49,8 @@ class History:
     test_elbo: list[float] = field(default_factory=list)
     test_recon: list[float] = field(default_factory=list)
     test_kl: list[float] = field(default_factory=list)
+    kl_weight: list[float] = field(default_factory=list)
+    discriminator_loss: list[float] = field(default_factory=list)
     seconds: list[float] = field(default_factory=list)
 
     def __len__(self) -> int:
@@ -157,7 +161,8 @@ def load_checkpoint(path, model=None) -> Checkpoint:
         from .models import VAE  # the only model that can be rebuilt from its configuration alone
 
         config = dict(state["model_config"])
-        if state["model_class"] != "VAE" or config.get("encoder") or config.get("decoder"):
+        custom = config.get("encoder") or config.get("decoder") or config.get("prior", "StandardNormal") != "StandardNormal"
+        if state["model_class"] != "VAE" or custom:
             raise ValueError(
                 f"The checkpoint {path} holds a {state['model_class']} with custom parts ({config}); build the "
                 "model yourself and pass it: load_checkpoint(path, model=...)."
@@ -193,16 +198,41 @@ def _check_number(value, what: str, low: float, allow_equal: bool) -> float:
     return float(value)
 
 
-def make_optimizer(model, lr: float) -> torch.optim.Optimizer:
-    """Adam, fused into one kernel where the installed torch supports it for these parameters.
+def make_optimizer(params, lr: float) -> torch.optim.Optimizer:
+    """Adam over a module's (or an iterable's) parameters, fused into one kernel where torch supports it.
 
     The fused step computes the same update in fewer passes over memory: on two CPU cores it made a whole training
     epoch of the chapter-1 VAE about 20 % faster than the default (``foreach``) implementation (benchmarks/).
     """
+    params = list(params.parameters() if isinstance(params, torch.nn.Module) else params)
     try:
-        return torch.optim.Adam(model.parameters(), lr=lr, fused=True)
+        return torch.optim.Adam(params, lr=lr, fused=True)
     except (RuntimeError, ValueError, TypeError):  # older torch, or parameters of a device/dtype it cannot fuse
-        return torch.optim.Adam(model.parameters(), lr=lr)
+        return torch.optim.Adam(params, lr=lr)
+
+
+def _discriminator(model):
+    """The part of the model's prior that trains on its own objective (the implicit prior's T_ψ), or None."""
+    prior = getattr(model, "prior", None)
+    return prior if hasattr(prior, "discriminator_loss") else None
+
+
+def _discriminator_step(model, prior, optimizer, x: torch.Tensor) -> torch.Tensor:
+    """One update of the prior's discriminator on encoder samples z ~ q(z|x) of the batch ``x`` (chapter 4)."""
+    with torch.no_grad():
+        mu, logvar = model.encode(x)
+        z = model.reparameterize(mu, logvar)
+    loss = prior.discriminator_loss(z)
+    optimizer.zero_grad(set_to_none=True)  # also drops the gradients the VAE's loss left on T_ψ
+    loss.backward()
+    optimizer.step()
+    return loss.detach()
+
+
+def kl_weight_at(step: int, kl_weight: float, warmup_steps: int) -> float:
+    """λ at training step ``step`` (1, 2, ...): a linear warm-up from 0 to ``kl_weight`` over ``warmup_steps``
+    steps, then constant (Bowman et al., 2016; Sønderby et al., 2016; chapter 2)."""
+    return kl_weight if warmup_steps == 0 else kl_weight * min(1.0, step / warmup_steps)
 
 
 def _rng_state(generator: torch.Generator) -> dict:
@@ -244,6 +274,7 @@ def fit(
     *,
     test=None,
     kl_weight: float = 1.0,
+    warmup: int = 0,
     device="auto",
     binarize: str = "auto",
     checkpoint: str | os.PathLike | None = None,
@@ -261,6 +292,7 @@ def fit(
         seed: seeds every random draw of training, so a CPU run is repeatable to the last bit.
         test: optional data evaluated (ELBO and its parts) after every epoch.
         kl_weight: λ in the loss −(E_q[log p(x|z)] − λ·KL); 1 is the ELBO.
+        warmup: epochs over which λ grows linearly from 0 to ``kl_weight``, step by step (0: no warm-up).
         device: ``"auto"`` (CUDA when present, else CPU), ``"cpu"``, ``"cuda"``, ...
         binarize: ``"auto"`` follows the data's ``binarize`` mark; ``"dynamic"`` draws fresh Bernoulli pixels every
             epoch; ``"none"`` trains on the values as they are.
@@ -276,6 +308,8 @@ def fit(
         raise ValueError(f"epochs must be an integer >= 0, got {epochs!r}.")
     lr = _check_number(lr, "lr (the learning rate)", 0, allow_equal=False)
     kl_weight = _check_number(kl_weight, "kl_weight (λ)", 0, allow_equal=True)
+    if isinstance(warmup, bool) or not isinstance(warmup, int) or warmup < 0:
+        raise ValueError(f"warmup must be an integer number of epochs >= 0 (0: no warm-up), got {warmup!r}.")
     if binarize not in ("auto", "dynamic", "none"):
         raise ValueError(f"binarize must be 'auto', 'dynamic' or 'none', got {binarize!r}.")
     dynamic = binarize == "dynamic" or (binarize == "auto" and getattr(train, "binarize", None) == "dynamic")
@@ -287,14 +321,17 @@ def fit(
         )
     _check_size(eval_batch_size, "eval_batch_size")
     checkpoint = Path(checkpoint) if checkpoint is not None else None
-    settings = {"batch_size": batch_size, "lr": lr, "seed": seed, "kl_weight": kl_weight, "dynamic": dynamic,
-                "n_train": n, "train_sum": float(x_train.double().sum())}
+    settings = {"batch_size": batch_size, "lr": lr, "seed": seed, "kl_weight": kl_weight, "warmup": warmup,
+                "dynamic": dynamic, "n_train": n, "train_sum": float(x_train.double().sum())}
 
     # ---- set up: everything on the device, one generator for data order and binarization ------------------
     model.to(device)
     x_train = x_train.to(device)
     x_test = evaluate.prepare(model, test, seed) if test is not None else None  # validated, on the device, once
-    optimizer = make_optimizer(model, lr)
+    prior = _discriminator(model)  # trained alternately with the model, by its own optimizer
+    own = {id(p) for p in prior.discriminator.parameters()} if prior is not None else set()
+    optimizer = make_optimizer([p for p in model.parameters() if id(p) not in own], lr)
+    disc_optimizer = make_optimizer(prior.discriminator.parameters(), prior.lr) if prior is not None else None
     generator = torch.Generator(device=device)
     history = History()
     if checkpoint is not None and checkpoint.exists():
@@ -322,6 +359,8 @@ def fit(
             raise ValueError(f"The checkpoint {checkpoint} already has {state['epoch']} epochs, more than epochs={epochs}.")
         model.load_state_dict(state["model_state"])
         optimizer.load_state_dict(state["optimizer_state"])
+        if disc_optimizer is not None:
+            disc_optimizer.load_state_dict(state["discriminator_optimizer_state"])
         history = History.from_dict(state["history"])
         _set_rng_state(generator, state["rng"])
     else:
@@ -331,6 +370,8 @@ def fit(
 
     # ---- the loop ------------------------------------------------------------------------------------------
     steps = math.ceil(n / batch_size)
+    warmup_steps = warmup * steps
+    disc_every_batch = prior is not None and prior.every == "batch"
     sizes = torch.tensor([min(batch_size, n - i * batch_size) for i in range(steps)], dtype=torch.float64)
     bar = tqdm(range(start, epochs), initial=start, total=epochs, disable=not progress, desc=f"{type(model).__name__}",
                unit="epoch", dynamic_ncols=True)
@@ -340,23 +381,43 @@ def fit(
         x_epoch = torch.bernoulli(x_train, generator=generator) if dynamic else x_train
         order = torch.randperm(n, device=device, generator=generator)
         stats = torch.empty(steps, 3, device=device)  # loss, recon, kl of every step, kept on the device
+        disc_losses = []
         for step, index in enumerate(order.split(batch_size)):
-            out = model.loss(x_epoch[index], kl_weight=kl_weight)
+            lam = kl_weight_at(epoch * steps + step + 1, kl_weight, warmup_steps)
+            out = model.loss(x_epoch[index], kl_weight=lam)
             optimizer.zero_grad(set_to_none=True)
             out.loss.backward()
             optimizer.step()
             stats[step] = torch.stack(out).detach()
+            if disc_every_batch:
+                for _ in range(prior.steps):
+                    disc_losses.append(_discriminator_step(model, prior, disc_optimizer, x_epoch[index]))
+        if prior is not None and not disc_every_batch:  # `steps` discriminator epochs after the model's epoch
+            for _ in range(prior.steps):
+                disc_order = torch.randperm(n, device=device, generator=generator)
+                for index in disc_order.split(batch_size):
+                    disc_losses.append(_discriminator_step(model, prior, disc_optimizer, x_epoch[index]))
         stats = stats.cpu().double()  # the epoch's one transfer to the host
+        disc_loss = float(torch.stack(disc_losses).mean()) if disc_losses else None
         seconds = time.perf_counter() - began
         if not torch.isfinite(stats).all():
             bar.close()
             raise NonFiniteLossError(_bad_step_message(stats, epoch + 1, checkpoint, lr))
+        if disc_loss is not None and not math.isfinite(disc_loss):
+            bar.close()
+            raise NonFiniteLossError(
+                f"The prior's discriminator loss became {disc_loss} at epoch {epoch + 1}. Try a smaller learning "
+                f"rate for it (ImplicitPrior(lr=...), {prior.lr:g} now)."
+            )
         loss, recon, kl = ((stats * sizes[:, None]).sum(0) / n).tolist()
         history.epoch.append(epoch + 1)
         history.train_loss.append(loss)
         history.train_recon.append(recon)
         history.train_kl.append(kl)
         history.train_elbo.append(recon - kl)
+        history.kl_weight.append(lam)
+        if disc_loss is not None:
+            history.discriminator_loss.append(disc_loss)
         history.seconds.append(seconds)
         if test is not None:
             parts = evaluate.prepared_elbo_parts(model, x_test, batch_size=eval_batch_size, seed=seed)
@@ -364,8 +425,9 @@ def fit(
             history.test_recon.append(parts["recon"])
             history.test_kl.append(parts["kl"])
         if checkpoint is not None:
+            extra = {} if disc_optimizer is None else {"discriminator_optimizer_state": disc_optimizer.state_dict()}
             save_checkpoint(model, checkpoint, history, optimizer_state=optimizer.state_dict(),
-                            rng=_rng_state(generator), fit_settings=settings)
+                            rng=_rng_state(generator), fit_settings=settings, **extra)
         postfix = {"train ELBO": f"{history.train_elbo[-1]:.2f}"}
         if test is not None:
             postfix["test ELBO"] = f"{history.test_elbo[-1]:.2f}"

@@ -1,0 +1,315 @@
+"""VampPrior, the density-ratio trick, the implicit prior, warm-up, the aggregate posterior and ELBO surgery
+against independent references (torch.distributions, closed forms, direct computations)."""
+
+import math
+
+import pytest
+import torch
+from torch import distributions as D
+from torch import nn
+
+import vaelab as vl
+from vaelab.train import kl_weight_at
+
+from test_train import params, results, same, small_data, small_model
+
+
+def diagonal_normal(mu, logvar):
+    return D.Independent(D.Normal(mu, torch.exp(0.5 * logvar)), 1)
+
+
+def test_pairwise_log_density_matches_torch_distributions_for_every_pair():
+    g = torch.Generator().manual_seed(0)
+    z, mu, logvar = torch.randn(7, 3, 5, generator=g).double(), torch.randn(4, 5, generator=g).double(), \
+        torch.randn(4, 5, generator=g).double()
+    expected = diagonal_normal(mu, logvar).log_prob(z.unsqueeze(-2))  # [7, 3, 4]
+    assert torch.allclose(vl.gaussian_log_prob_pairwise(z, mu, logvar), expected, atol=1e-10)
+    # and agrees with the elementwise eq. 1.5 in float32, far from the means too
+    z32 = 4 * torch.randn(50, 5, generator=g)
+    mu32, lv32 = mu.float(), (0.3 * logvar - 2).float()
+    direct = vl.gaussian_log_prob(z32.unsqueeze(-2), mu32, lv32)
+    assert torch.allclose(vl.gaussian_log_prob_pairwise(z32, mu32, lv32), direct, rtol=1e-5, atol=1e-2)
+
+
+def vamp_model(k=6, x_dim=30, z_dim=3, seed=0, **kw):
+    torch.manual_seed(seed)
+    return vl.VAE(x_dim=x_dim, z_dim=z_dim, hidden=[16], prior=vl.VampPrior(k, x_dim, seed=seed, **kw))
+
+
+def test_vampprior_log_prob_is_the_mixture_of_the_pseudo_inputs_posteriors():
+    model = vamp_model()
+    mu, logvar = model.encode(model.prior.pseudo_inputs())
+    mixture = D.MixtureSameFamily(D.Categorical(logits=torch.zeros(6)), diagonal_normal(mu, logvar))
+    z = torch.randn(4, 10, 3)
+    assert torch.allclose(model.prior.log_prob(z), mixture.log_prob(z), atol=1e-4)
+    assert model.prior.log_prob(z).shape == (4, 10)
+
+
+def test_vampprior_with_identical_components_is_that_single_gaussian():
+    init = torch.rand(1, 30).repeat(5, 1)
+    model = vamp_model(k=5, init=init)
+    mu, logvar = model.encode(init.clamp(0, 1)[:1])
+    z = torch.randn(20, 3)
+    assert torch.allclose(model.prior.log_prob(z), vl.gaussian_log_prob(z, mu, logvar), atol=1e-4)
+
+
+def test_vampprior_is_stable_far_from_every_component():
+    model = vamp_model(k=500)
+    z = torch.full((3, 3), 60.0)
+    assert torch.isfinite(model.prior.log_prob(z)).all()
+
+
+def test_vampprior_kl_is_log_posterior_minus_log_prior_and_elbo_uses_it():
+    model = vamp_model()
+    x = small_data(50)
+    mu, logvar = model.encode(x)
+    z = model.reparameterize(mu, logvar)
+    expected = diagonal_normal(mu, logvar).log_prob(z) - model.prior.log_prob(z)
+    assert torch.allclose(model.prior.kl(mu, logvar, z), expected, atol=1e-4)
+
+
+def test_vampprior_samples_come_from_the_learned_mixture_not_from_n01():
+    # a linear encoder puts the three components far from N(0, I): means 5, −5 and 10 on every axis, σ² = 1/4
+    model = vl.VAE(x_dim=30, z_dim=3, encoder=nn.Linear(30, 6), prior=vl.VampPrior(3, 30))
+    with torch.no_grad():
+        model.encoder.weight.zero_()
+        model.encoder.weight[:3, 0], model.encoder.weight[:3, 1] = -10.0, 5.0
+        model.encoder.bias[:3], model.encoder.bias[3:] = 5.0, math.log(0.25)
+        model.prior.u.zero_()
+        model.prior.u[1, 0], model.prior.u[2, 1] = 1, 1
+    mu, _ = model.prior.components()
+    assert torch.allclose(mu[:, 0], torch.tensor([5.0, -5.0, 10.0]))
+    z = model.prior.sample(30000, generator=torch.Generator().manual_seed(0))
+    expected_mean = mu.mean(0)
+    expected_var = 0.25 + mu.pow(2).mean(0) - expected_mean.pow(2)
+    assert torch.allclose(z.mean(0), expected_mean, atol=0.1)
+    assert torch.allclose(z.var(0), expected_var, rtol=0.05)
+    # and every sample sits near one of the components
+    nearest = (z[:, None, :] - mu[None]).norm(dim=-1).min(1).values
+    assert (nearest < 3).float().mean() > 0.99
+
+
+def test_vampprior_trains_with_fit_and_its_pseudo_inputs_move():
+    model = vamp_model()
+    before = model.prior.u.detach().clone()
+    history = vl.fit(model, small_data(), epochs=3, batch_size=50, progress=False)
+    assert not torch.equal(before, model.prior.u.detach())
+    assert history.train_elbo[-1] > history.train_elbo[0]
+    assert model.sample(5).shape == (5, 30)
+
+
+def test_vampprior_bad_input_gets_clear_errors():
+    with pytest.raises(ValueError, match="n_components"):
+        vl.VampPrior(0, 30)
+    with pytest.raises(ValueError, match=r"shape \[K, x_dim\] = \[K, 30\]"):
+        vl.VampPrior(4, 30, init=torch.rand(4, 28, 28))
+    with pytest.raises(ValueError, match="init has 3 rows but n_components=4"):
+        vl.VampPrior(4, 30, init=torch.rand(3, 30))
+    with pytest.raises(ValueError, match="x_dim=784"):
+        vl.VAE(x_dim=30, z_dim=3, hidden=[8], prior=vl.VampPrior(4, 784))
+    with pytest.raises(RuntimeError, match="not attached"):
+        vl.VampPrior(4, 30).log_prob(torch.zeros(2, 3))
+
+
+def test_a_prior_over_another_latent_size_is_refused():
+    with pytest.raises(ValueError, match="z_dim=3"):
+        vl.VAE(x_dim=30, z_dim=3, hidden=[8], prior=vl.StandardNormal(5))
+
+
+# --------------------------------------------------------------------------------------- the density-ratio trick
+def test_density_ratio_recovers_the_log_ratio_of_two_gaussians():
+    g = torch.Generator().manual_seed(0)
+    q = D.Independent(D.Normal(torch.tensor([1.0, -0.5]), torch.tensor([0.6, 1.2])), 1)
+    p = D.Independent(D.Normal(torch.zeros(2), torch.ones(2)), 1)
+    torch.manual_seed(0)
+    zq, zp = q.sample((4000,)), p.sample((4000,))
+    ratio = vl.fit_density_ratio(zq, zp, epochs=30, seed=0)
+    # where both densities have mass (a sample of their even mixture), T(z) tracks log q(z)/p(z)
+    z = torch.cat([q.sample((1000,)), p.sample((1000,))])
+    with torch.no_grad():
+        error = (ratio(z) - (q.log_prob(z) - p.log_prob(z))).abs()
+    assert error.median() < 0.15 and error.mean() < 0.3, (error.median(), error.mean())
+
+
+def test_density_ratio_of_a_distribution_to_itself_is_near_zero():
+    torch.manual_seed(1)
+    z1, z2 = torch.randn(3000, 2), torch.randn(3000, 2)
+    ratio = vl.fit_density_ratio(z1, z2, epochs=10, seed=0)
+    with torch.no_grad():
+        assert ratio(torch.randn(1000, 2)).abs().mean() < 0.15
+
+
+def test_density_ratio_bad_input():
+    with pytest.raises(ValueError, match="dimension 2 but p_samples 3"):
+        vl.fit_density_ratio(torch.randn(10, 2), torch.randn(10, 3))
+    with pytest.raises(ValueError, match="NaN"):
+        vl.fit_density_ratio(torch.full((10, 2), math.nan), torch.randn(10, 2))
+    with pytest.raises(ValueError, match="epochs"):
+        vl.fit_density_ratio(torch.randn(10, 2), torch.randn(10, 2), epochs=0)
+    with pytest.raises(ValueError, match="dimension 2"):
+        vl.DensityRatio(2)(torch.zeros(4, 3))
+
+
+# --------------------------------------------------------------------------------------- the implicit prior
+def implicit_model(seed=0, **kw):
+    torch.manual_seed(seed)
+    return vl.VAE(x_dim=30, z_dim=3, hidden=[16], prior=vl.ImplicitPrior(3, hidden=[16], **kw))
+
+
+def test_implicit_prior_kl_is_the_gaussian_kl_minus_the_density_ratio():
+    model = implicit_model()
+    mu, logvar = torch.randn(5, 3), torch.randn(5, 3)
+    z = torch.randn(5, 3)
+    expected = D.kl_divergence(diagonal_normal(mu, logvar), diagonal_normal(torch.zeros(3), torch.zeros(3)))
+    assert torch.allclose(model.prior.kl(mu, logvar, z), expected - model.prior.ratio(z), atol=1e-5)
+    assert torch.allclose(model.prior.log_prob(z), D.Normal(0, 1).log_prob(z).sum(-1) + model.prior.ratio(z))
+
+
+def test_the_discriminator_trains_only_on_its_own_objective():
+    # with a vanishing discriminator learning rate T_ψ must not move: the VAE's loss never updates it
+    model = implicit_model(lr=1e-30)
+    before = params(model.prior)
+    encoder_before = params(model.encoder)
+    history = vl.fit(model, small_data(), epochs=2, batch_size=50, progress=False)
+    after = params(model.prior)
+    assert all(torch.allclose(before[k], after[k], atol=1e-20) for k in before)
+    assert not same(encoder_before, params(model.encoder))
+    assert len(history.discriminator_loss) == 2
+
+
+@pytest.mark.parametrize("every", ["batch", "epoch"])
+def test_fit_trains_the_discriminator_towards_the_log_ratio_of_q_to_the_prior(every):
+    # a frozen encoder with q(z|x) = N(1.5, 0.5 I) for every x, so q(z) is that Gaussian and log q/p is known
+    encoder = nn.Linear(30, 6)
+    with torch.no_grad():
+        encoder.weight.zero_()
+        encoder.bias[:3], encoder.bias[3:] = 1.5, math.log(0.5)
+    encoder.requires_grad_(False)
+    torch.manual_seed(0)
+    prior = vl.ImplicitPrior(3, hidden=[32, 32], every=every, steps=2, lr=3e-3)
+    model = vl.VAE(x_dim=30, z_dim=3, hidden=[16], encoder=encoder, prior=prior)
+    history = vl.fit(model, small_data(), epochs=15, batch_size=50, progress=False)
+    # log 4 ≈ 1.39 is the logistic loss of a discriminator that cannot tell the two apart
+    assert history.discriminator_loss[-1] < 0.5, history.discriminator_loss
+    q = diagonal_normal(torch.full((3,), 1.5), torch.full((3,), math.log(0.5)))
+    p = diagonal_normal(torch.zeros(3), torch.zeros(3))
+    z = torch.cat([q.sample((1000,)), p.sample((1000,))])
+    with torch.no_grad():
+        learned, true = prior.ratio(z), q.log_prob(z) - p.log_prob(z)
+    assert torch.corrcoef(torch.stack([learned, true]))[0, 1] > 0.95
+
+
+def test_implicit_prior_resumes_exactly_with_its_discriminator(tmp_path):
+    x = small_data()
+    uninterrupted = implicit_model()
+    h_full = vl.fit(uninterrupted, x, epochs=4, batch_size=50, progress=False)
+    model = implicit_model()
+    vl.fit(model, x, epochs=2, batch_size=50, progress=False, checkpoint=tmp_path / "run.pt")
+    resumed = implicit_model(seed=5)  # other starting weights: everything must come from the checkpoint
+    h_resumed = vl.fit(resumed, x, epochs=4, batch_size=50, progress=False, checkpoint=tmp_path / "run.pt")
+    assert same(params(uninterrupted), params(resumed))
+    assert results(h_full) == results(h_resumed)
+    loaded = vl.load_checkpoint(tmp_path / "run.pt", model=implicit_model(seed=9)).model
+    assert same(params(loaded.prior), params(uninterrupted.prior))
+
+
+def test_a_checkpoint_with_a_learned_prior_asks_for_the_model():
+    model = vamp_model()
+    path = "/tmp/vaelab-test-vamp.pt"
+    vl.save_checkpoint(model, path)
+    with pytest.raises(ValueError, match="pass it"):
+        vl.load_checkpoint(path)
+    assert same(params(vl.load_checkpoint(path, model=vamp_model(seed=3)).model), params(model))
+
+
+def test_log_likelihood_warns_that_the_implicit_prior_is_unnormalized():
+    model = implicit_model()
+    with pytest.warns(UserWarning, match="unnormalized"):
+        value = vl.log_likelihood(model, small_data(20), k=10)
+    assert math.isfinite(value)
+
+
+def test_implicit_prior_samples_follow_exp_t_times_the_standard_normal():
+    prior = vl.ImplicitPrior(1, hidden=[4])
+    # make T(z) = relu(z) − relu(−z) = z exactly: then q(z) ∝ N(z; 0, 1) e^z = N(z; 1, 1)
+    with torch.no_grad():
+        for layer in prior.ratio.net:
+            if isinstance(layer, nn.Linear):
+                layer.weight.zero_(), layer.bias.zero_()
+        prior.ratio.net[0].weight[0, 0] = 1.0
+        prior.ratio.net[0].weight[1, 0] = -1.0
+        prior.ratio.net[-1].weight[0, :2] = torch.tensor([1.0, -1.0])
+    z = prior.sample(20000, generator=torch.Generator().manual_seed(0), candidates=256)
+    assert abs(float(z.mean()) - 1) < 0.05 and abs(float(z.var()) - 1) < 0.1
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [({"steps": 0}, "steps must be an integer >= 1"), ({"every": "step"}, "every must be"),
+     ({"lr": -1.0}, "learning rate")],
+)
+def test_implicit_prior_bad_settings(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        vl.ImplicitPrior(3, **kwargs)
+
+
+# --------------------------------------------------------------------------------------- λ and its warm-up
+def test_warm_up_grows_lambda_linearly_then_holds_it():
+    assert [kl_weight_at(s, 2.0, 4) for s in (1, 2, 4, 9)] == [0.5, 1.0, 2.0, 2.0]
+    assert kl_weight_at(1, 0.7, 0) == 0.7
+    history = vl.fit(small_model(), small_data(), epochs=4, batch_size=50, warmup=2, kl_weight=2.0, progress=False)
+    assert history.kl_weight == [1.0, 2.0, 2.0, 2.0]
+
+
+def test_warm_up_changes_training_and_bad_values_are_refused():
+    x = small_data()
+    a, b = small_model(), small_model()
+    vl.fit(a, x, epochs=2, batch_size=50, progress=False)
+    vl.fit(b, x, epochs=2, batch_size=50, progress=False, warmup=2)
+    assert not same(params(a), params(b))
+    for bad in (-1, 1.5, True):
+        with pytest.raises(ValueError, match="warmup must be an integer"):
+            vl.fit(small_model(), x, epochs=1, warmup=bad, progress=False)
+    with pytest.raises(ValueError, match="kl_weight"):
+        vl.fit(small_model(), x, epochs=1, kl_weight=-0.5, progress=False)
+
+
+# --------------------------------------------------------------------------------------- q(z) and ELBO surgery
+def test_aggregate_posterior_moments_match_samples_of_the_mixture():
+    model = small_model()
+    x = torch.bernoulli(small_data(300))
+    stats = vl.aggregate_posterior(model, x)
+    mu, logvar = vl.encode(model, x)
+    g = torch.Generator().manual_seed(0)
+    z = (mu.double() + torch.exp(0.5 * logvar.double()) * torch.randn(400, *mu.shape, generator=g,
+                                                                         dtype=torch.float64)).reshape(-1, 3)
+    assert torch.allclose(stats.mean, z.mean(0), atol=0.02)
+    assert torch.allclose(stats.covariance, torch.cov(z.T), atol=0.02)
+    assert torch.allclose(stats.correlation.diagonal(), torch.ones(3, dtype=torch.float64))
+    assert math.isclose(stats.logdet, float(torch.logdet(stats.covariance)), rel_tol=1e-9)
+
+
+def test_elbo_surgery_parts_add_up_to_the_average_kl():
+    torch.manual_seed(0)
+    model = small_model()
+    x = torch.bernoulli(small_data(200))
+    vl.fit(model, x, epochs=3, batch_size=50, progress=False)
+    parts = vl.elbo_surgery(model, x, n_samples=400)
+    assert 0 < parts["mutual_info"] <= parts["log_n"] + 1e-9
+    assert parts["marginal_kl"] > 0
+    assert math.isclose(parts["sum"], parts["kl"], rel_tol=0.02), parts  # Monte Carlo vs the closed-form KL
+    assert math.isclose(parts["kl"], vl.elbo_parts(model, x)["kl"], rel_tol=1e-4)
+
+
+def test_elbo_surgery_of_an_encoder_that_ignores_x_has_no_mutual_information():
+    model = small_model()
+    with torch.no_grad():
+        model.encoder[-1].weight.zero_()  # every q(z|x) is the same Gaussian, so q(z) is that Gaussian
+    parts = vl.elbo_surgery(model, torch.bernoulli(small_data(100)), n_samples=50)
+    assert abs(parts["mutual_info"]) < 1e-5
+    assert math.isclose(parts["marginal_kl"], parts["kl"], rel_tol=0.05)  # Monte Carlo vs closed form
+
+
+def test_elbo_surgery_with_a_vampprior_adds_up_exactly():
+    parts = vl.elbo_surgery(vamp_model(), torch.bernoulli(small_data(100)), n_samples=5)
+    assert math.isclose(parts["sum"], parts["kl"], rel_tol=1e-5, abs_tol=1e-5)
