@@ -8,7 +8,7 @@
     vl.elbo(model, test), vl.log_likelihood(model, test, k=5000)
 """
 
-from . import likelihoods, nets, plots, priors
+from . import likelihoods, nets, plots, priors, widgets
 from ._version import __version__
 from .data import binarize, load
 from .evaluate import (
@@ -74,4 +74,5 @@ __all__ = [
     "nets",
     "priors",
     "plots",
+    "widgets",
 ]
