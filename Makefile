@@ -3,10 +3,12 @@
 #   make book   build the HTML book (_build/html), executing every chapter; any warning fails the build
 #   make test   run the whole test suite: pytest unit tests and nbval over every chapter notebook
 #
-# and a helper:
+# and two helpers:
 #
 #   make vendor        fetch MathJax, require.js and the Jupyter widget manager (npm pack, pinned) into
 #                      _vendor/, so that the built HTML needs no network; `make book` runs it (a no-op once done)
+#   make browser-test  open every page of the built book in headless Chromium, offline (browser_tests/);
+#                      needs `make book` first, Chromium, and installs requirements-browser.txt into $(VENV)
 #
 # Both first set up a virtual environment ($(VENV), default .venv) with the Python >= 3.10 found on PATH
 # (or PYTHON=...), installing torch ($(TORCH)) first, then requirements.txt, then vaelab itself (editable).
@@ -27,11 +29,12 @@ endif
 
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+BROWSER_STAMP := $(VENV)/.installed-browser
 VENDOR := _vendor
 # notebooks run in the kernel of this virtual environment, not one from the user's Jupyter settings
 export JUPYTER_PREFER_ENV_PATH := 1
 
-.PHONY: book test venv vendor clean
+.PHONY: book test venv vendor browser-test clean
 
 book: $(STAMP) vendor
 	$(BIN)/jupyter-book build . -W -n --keep-going
@@ -48,6 +51,17 @@ vendor:
 	  echo "error: no Python >= 3.10 found on PATH; install one or run 'make PYTHON=/path/to/python3.x ...'" >&2; \
 	  exit 1; fi
 	$(PYTHON) scripts/vendor_assets.py $(VENDOR)
+
+# The built book in headless Chromium, with the network blocked; screenshots in _build/screenshots/.
+browser-test:
+	@if [ ! -f _build/html/index.html ]; then \
+	  echo "error: no built book in _build/html: run make book first" >&2; exit 1; fi
+	@$(MAKE) --no-print-directory $(BROWSER_STAMP)
+	$(BIN)/python -m pytest browser_tests -v -s
+
+$(BROWSER_STAMP): requirements-browser.txt $(STAMP)
+	$(BIN)/python -m pip install --progress-bar off -r requirements-browser.txt
+	@touch $@
 
 # Re-run when the requirements change; the stamp is written only after every install step succeeded.
 $(STAMP): requirements.txt pyproject.toml
