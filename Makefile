@@ -3,6 +3,13 @@
 #   make book   build the HTML book (_build/html), executing every chapter; any warning fails the build
 #   make test   run the whole test suite: pytest unit tests and nbval over every chapter notebook
 #
+# and two helpers:
+#
+#   make vendor        fetch MathJax, require.js and the Jupyter widget manager (npm pack, pinned) into
+#                      _vendor/, so that the built HTML needs no network; `make book` runs it (a no-op once done)
+#   make browser-test  open every page of the built book in headless Chromium, offline (browser_tests/);
+#                      needs `make book` first, Chromium, and installs requirements-browser.txt into $(VENV)
+#
 # Both first set up a virtual environment ($(VENV), default .venv) with the Python >= 3.10 found on PATH
 # (or PYTHON=...), installing torch ($(TORCH)) first, then requirements.txt, then vaelab itself (editable).
 # TORCH is the torch requirement installed first; TORCH_INDEX, when set, is the index it comes from.
@@ -22,18 +29,39 @@ endif
 
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+BROWSER_STAMP := $(VENV)/.installed-browser
+VENDOR := _vendor
 # notebooks run in the kernel of this virtual environment, not one from the user's Jupyter settings
 export JUPYTER_PREFER_ENV_PATH := 1
 
-.PHONY: book test venv clean
+.PHONY: book test venv vendor browser-test clean
 
-book: $(STAMP)
+book: $(STAMP) vendor
 	$(BIN)/jupyter-book build . -W -n --keep-going
 
 test: $(STAMP)
 	$(BIN)/python -m pytest tests --nbval-lax --nbval-current-env --nbval-cell-timeout=600 book
 
 venv: $(STAMP)
+
+# Pinned front-end assets for the offline HTML (scripts/vendor_assets.py says what and why); needs npm. With
+# them in place the script only checks them (a fraction of a second) and fetches nothing.
+vendor:
+	@if [ -z "$(PYTHON)" ]; then \
+	  echo "error: no Python >= 3.10 found on PATH; install one or run 'make PYTHON=/path/to/python3.x ...'" >&2; \
+	  exit 1; fi
+	$(PYTHON) scripts/vendor_assets.py $(VENDOR)
+
+# The built book in headless Chromium, with the network blocked; screenshots in _build/screenshots/.
+browser-test:
+	@if [ ! -f _build/html/index.html ]; then \
+	  echo "error: no built book in _build/html: run make book first" >&2; exit 1; fi
+	@$(MAKE) --no-print-directory $(BROWSER_STAMP)
+	$(BIN)/python -m pytest browser_tests -v -s
+
+$(BROWSER_STAMP): requirements-browser.txt $(STAMP)
+	$(BIN)/python -m pip install --progress-bar off -r requirements-browser.txt
+	@touch $@
 
 # Re-run when the requirements change; the stamp is written only after every install step succeeded.
 $(STAMP): requirements.txt pyproject.toml
@@ -49,4 +77,4 @@ $(STAMP): requirements.txt pyproject.toml
 	@touch $@
 
 clean:
-	rm -rf _build .pytest_cache
+	rm -rf _build .pytest_cache $(VENDOR)

@@ -1,0 +1,214 @@
+"""The checks of the browser test, on one page open in headless Chromium (Playwright), network blocked.
+
+`open_offline(context, url)` opens a page with every http(s) request recorded (and aborted), console errors,
+page errors and failed requests recorded; the `check_*` functions return lists of problems (empty: fine), so
+that a test can report everything wrong with a page at once.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+# Chromium's flags: no sandbox (CI containers run as root), no GPU, none of its own background traffic
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+]
+
+# Console / page errors that are not the book's fault. sphinx-thebe puts its inline script on every page twice
+# (stock Jupyter Book builds do the same): the second copy's `const` fails; thebe is not used offline.
+ALLOWED_ERRORS = [
+    re.compile(r"THEBE_JS_URL.* has already been declared"),
+]
+
+HTTP = re.compile(r"^(https?|wss?)://", re.IGNORECASE)
+
+
+@dataclass
+class PageLog:
+    network: list[str] = field(default_factory=list)  # http(s) requests the page tried (all aborted)
+    console_errors: list[str] = field(default_factory=list)
+    page_errors: list[str] = field(default_factory=list)
+    failed_requests: list[str] = field(default_factory=list)  # local files that did not load
+
+    def problems(self) -> list[str]:
+        out = [f"network request attempted: {u}" for u in self.network]
+        out += [f"console error: {m}" for m in self.console_errors if not _allowed(m)]
+        out += [f"page error: {m}" for m in self.page_errors if not _allowed(m)]
+        out += [f"request failed: {m}" for m in self.failed_requests]
+        return out
+
+
+def _allowed(message: str) -> bool:
+    return any(p.search(message) for p in ALLOWED_ERRORS)
+
+
+def new_offline_context(browser):
+    """A browser context with no network: offline, and every http(s) request aborted (pages record them)."""
+    context = browser.new_context(offline=True, viewport={"width": 1280, "height": 900})
+    context.route(HTTP, lambda route: route.abort("internetdisconnected"))
+    return context
+
+
+def open_offline(context, url: str, timeout_ms: int = 30_000):
+    """Open url in a new page of an offline context; returns (page, PageLog) once the page has settled."""
+    page = context.new_page()
+    log = PageLog()
+    page.on("request", lambda r: log.network.append(r.url) if HTTP.match(r.url) else None)
+    page.on("console", lambda m: log.console_errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: log.page_errors.append(str(e)))
+
+    def failed(request):
+        if not HTTP.match(request.url):  # http(s) ones are in log.network already
+            log.failed_requests.append(f"{_short(request.url)} ({request.failure})")
+
+    page.on("requestfailed", failed)
+    page.goto(url, wait_until="load", timeout=timeout_ms)
+    settle(page, timeout_ms)
+    return page, log
+
+
+def settle(page, timeout_ms: int = 30_000) -> None:
+    """Wait until MathJax has typeset the page, fonts are loaded, every image has loaded (lazy ones made
+    eager) and matplotlib animations have shown their first frame."""
+    page.evaluate(
+        """async (timeoutMs) => {
+            const timeout = new Promise(resolve => setTimeout(resolve, timeoutMs));
+            const work = (async () => {
+                if (window.MathJax && MathJax.startup && MathJax.startup.promise) {
+                    await MathJax.startup.promise;
+                }
+                const images = Array.from(document.images);
+                for (const img of images) { if (img.loading === "lazy") img.loading = "eager"; }
+                await Promise.all(images.map(img => img.complete ? null : new Promise(resolve => {
+                    img.addEventListener("load", resolve, {once: true});
+                    img.addEventListener("error", resolve, {once: true});
+                })));
+                await document.fonts.ready;
+            })();
+            await Promise.race([work, timeout]);
+        }""",
+        timeout_ms,
+    )
+    # to_jshtml sets its first frame from a setTimeout(..., 0) after the page has parsed
+    page.wait_for_function(
+        """() => Array.from(document.querySelectorAll("input.anim-slider")).every(s => {
+               const a = s.closest(".animation"); const img = a && a.querySelector("img");
+               return img && img.getAttribute("src"); })""",
+        timeout=timeout_ms,
+    )
+
+
+def check_math(page) -> tuple[int, list[str]]:
+    """Typeset maths: every Sphinx math element (class "math") holds an mjx-container, and no raw TeX
+    delimiter ($$, \\(, \\[, \\begin{) is left in the page's text outside code. Returns (number of
+    mjx-container elements, problems)."""
+    result = page.evaluate(
+        r"""() => {
+            const math = Array.from(document.querySelectorAll(".math"));
+            const untypeset = math.filter(el => !el.querySelector("mjx-container"))
+                                  .map(el => el.textContent.trim().slice(0, 80));
+            const skip = "pre, code, script, style, textarea, kbd, samp, mjx-container, .highlight, .cell_input";
+            const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT, {
+                acceptNode(node) {
+                    const parent = node.parentElement;
+                    return parent && parent.closest(skip) ? NodeFilter.FILTER_REJECT : NodeFilter.FILTER_ACCEPT;
+                }
+            });
+            const delimiter = /\$\$|\\\(|\\\)|\\\[|\\\]|\\begin\{/;
+            const raw = [];
+            while (walker.nextNode()) {
+                const text = walker.currentNode.nodeValue;
+                if (delimiter.test(text)) raw.push(text.trim().slice(0, 120));
+            }
+            return {math: math.length, containers: document.querySelectorAll("mjx-container").length,
+                    untypeset, raw, mathjax: !!(window.MathJax && window.MathJax.version)};
+        }"""
+    )
+    problems = [f"math not typeset: {t!r}" for t in result["untypeset"]]
+    problems += [f"raw TeX left in the text: {t!r}" for t in result["raw"]]
+    if result["math"] and not result["mathjax"]:
+        problems.append(f"{result['math']} math elements but MathJax did not load")
+    return result["containers"], problems
+
+
+def check_images(page) -> tuple[int, list[str]]:
+    """Every <img> has loaded (naturalWidth > 0). Returns (number of images, problems)."""
+    images = page.evaluate(
+        """() => Array.from(document.images).map(img => ({
+               src: img.currentSrc || img.src, width: img.naturalWidth, complete: img.complete}))"""
+    )
+    problems = [f"image not loaded: {_short(i['src']) or '(no src)'}"
+                for i in images if not (i["complete"] and i["width"] > 0)]
+    return len(images), problems
+
+
+# a cheap fingerprint of an image's src (a data: URI of many kB), computed in the page
+_SRC_FINGERPRINT = """(el) => {
+    const a = el.closest(".animation"); const img = a && a.querySelector("img");
+    if (!img) return null;
+    const s = img.getAttribute("src") || ""; let h = 2166136261;
+    for (let i = 0; i < s.length; i++) { h ^= s.charCodeAt(i); h = Math.imul(h, 16777619); }
+    return {fingerprint: s.length + ":" + (h >>> 0), loaded: img.complete && img.naturalWidth > 0,
+            value: +el.value, min: +el.min, max: +el.max};
+}"""
+
+
+def check_sliders(page) -> tuple[int, list[str]]:
+    """Every matplotlib `to_jshtml` animation: its slider (input.anim-slider) moved to another frame changes
+    the frame shown (the src of the animation's img), and the new frame loads. Returns (sliders, problems)."""
+    sliders = page.locator("input.anim-slider")
+    n = sliders.count()
+    problems = []
+    for i in range(n):
+        slider = sliders.nth(i)
+        before = slider.evaluate(_SRC_FINGERPRINT)
+        if before is None:
+            problems.append(f"slider {i}: no img in its .animation")
+            continue
+        if not before["loaded"]:
+            problems.append(f"slider {i}: the first frame did not load")
+        if before["max"] <= before["min"]:
+            continue  # a one-frame animation: nothing to move to
+        target = before["max"] if before["value"] != before["max"] else before["min"]
+        slider.scroll_into_view_if_needed()
+        slider.fill(str(target))  # sets the value and fires the input event, as a user's drag does
+        page.wait_for_timeout(50)
+        after = slider.evaluate(_SRC_FINGERPRINT)
+        if after["fingerprint"] == before["fingerprint"]:
+            problems.append(f"slider {i}: moving it to frame {target} did not change the image")
+        elif not after["loaded"]:
+            problems.append(f"slider {i}: frame {target} did not load")
+    return n, problems
+
+
+def check_widgets(page, timeout_ms: int = 15_000) -> tuple[int, list[str]]:
+    """Embedded Jupyter widgets: every widget view script has been rendered by the widget manager (a
+    .widget-subarea with content before it). Returns (widget views, problems)."""
+    views = page.locator('script[type="application/vnd.jupyter.widget-view+json"]').count()
+    if not views:
+        return 0, []
+    try:
+        page.wait_for_function(
+            """(n) => Array.from(document.querySelectorAll(".widget-subarea"))
+                           .filter(d => d.childElementCount > 0).length >= n""",
+            arg=views, timeout=timeout_ms,
+        )
+    except Exception:  # Playwright's TimeoutError
+        rendered = page.locator(".widget-subarea > *").count()
+        return views, [f"{views} widget views but {rendered} rendered"]
+    return views, []
+
+
+def screenshot(page, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(path), full_page=True)
+
+
+def _short(url: str, n: int = 100) -> str:
+    return url if len(url) <= n else url[:n] + "..."

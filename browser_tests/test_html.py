@@ -1,0 +1,105 @@
+"""The built book in headless Chromium with no network (`make browser-test`, after `make book`).
+
+Every page in _toc.yml (the root page and every chapter, read from the file) is opened from disk (file://) with
+every http(s) request blocked and recorded, and must show:
+- typeset maths (mjx-container elements, no raw $$ or \\( left) when it has maths,
+- every <img> loaded, every matplotlib to_jshtml slider working (moving it changes the frame shown),
+- every embedded Jupyter widget rendered,
+- the launch buttons (Binder, Colab, JupyterHub: those set in _config.yml) on notebook pages,
+- no console error, no page error, no failed request, no http(s) request attempted.
+A full-page screenshot of each page goes to _build/screenshots/ (SCREENSHOTS=...).
+"""
+
+from __future__ import annotations
+
+import glob
+from pathlib import Path
+
+import pytest
+import yaml
+
+import pagecheck
+from conftest import ROOT
+
+SOURCE_SUFFIXES = (".ipynb", ".md", ".rst")
+
+
+def toc_pages(root: Path = ROOT) -> list[str]:
+    """The documents of _toc.yml in order (root first), as Sphinx docnames: paths without suffix."""
+    toc = yaml.safe_load((root / "_toc.yml").read_text())
+    pages: list[str] = []
+
+    def docname(path: str) -> str:
+        for suffix in SOURCE_SUFFIXES:
+            if path.endswith(suffix):
+                return path[: -len(suffix)]
+        return path
+
+    def walk(node) -> None:
+        if isinstance(node, list):
+            for item in node:
+                walk(item)
+        elif isinstance(node, dict):
+            if "root" in node:
+                pages.append(docname(node["root"]))
+            if "file" in node:
+                pages.append(docname(node["file"]))
+            if "glob" in node:
+                for suffix in SOURCE_SUFFIXES:
+                    for match in sorted(glob.glob(str(root / (node["glob"] + suffix)))):
+                        pages.append(docname(Path(match).relative_to(root).as_posix()))
+            for key in ("parts", "chapters", "sections", "subtrees", "entries"):
+                if key in node:
+                    walk(node[key])
+
+    walk(toc)
+    return list(dict.fromkeys(pages))  # each once, in order
+
+
+def source_of(name: str, root: Path = ROOT) -> Path | None:
+    for suffix in SOURCE_SUFFIXES:
+        if (root / (name + suffix)).is_file():
+            return root / (name + suffix)
+    return None
+
+
+def launch_urls(root: Path = ROOT) -> dict[str, str]:
+    """The launch services set in _config.yml: name -> URL prefix of its button's link."""
+    config = yaml.safe_load((root / "_config.yml").read_text())
+    buttons = config.get("launch_buttons") or {}
+    names = {"binderhub_url": "Binder", "colab_url": "Colab", "jupyterhub_url": "JupyterHub"}
+    return {names[key]: buttons[key].rstrip("/") for key in names if buttons.get(key)}
+
+
+PAGES = toc_pages()
+
+
+def test_toc_lists_pages():
+    assert PAGES, "_toc.yml lists no pages"
+    missing = [p for p in PAGES if source_of(p) is None]
+    assert not missing, f"_toc.yml names pages with no source file: {missing}"
+
+
+@pytest.mark.parametrize("name", PAGES)
+def test_page(name, book_html, context, screenshots):
+    html = book_html / f"{name}.html"
+    assert html.is_file(), f"{name} is in _toc.yml but {html} was not built"
+    page, log = pagecheck.open_offline(context, html.as_uri())
+
+    problems = []
+    mjx, found = pagecheck.check_math(page)
+    problems += found
+    n_images, found = pagecheck.check_images(page)
+    problems += found
+    n_sliders, found = pagecheck.check_sliders(page)
+    problems += found
+    n_widgets, found = pagecheck.check_widgets(page)
+    problems += found
+    if source_of(name).suffix == ".ipynb":
+        for service, prefix in launch_urls().items():
+            if not page.locator(f'a[href^="{prefix}/"]').count():
+                problems.append(f"no {service} launch button (a link to {prefix}/...)")
+    pagecheck.screenshot(page, screenshots / f"{name.replace('/', '__')}.png")
+    problems += log.problems()
+    print(f"{name}: {mjx} typeset formulas, {n_images} images, {n_sliders} sliders, {n_widgets} widgets")
+    assert not problems, f"{name}.html:\n  " + "\n  ".join(problems)

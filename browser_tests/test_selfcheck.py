@@ -1,0 +1,144 @@
+"""The browser test's own checks, on small pages built here in a temporary folder, without Jupyter Book.
+
+- a matplotlib FuncAnimation(...).to_jshtml() page, as a chapter shows it: the slider check passes on it, and
+  fails on a copy whose slider is disconnected from the image (so the check can fail);
+- a page wired like the book's widget pages (the static files of _config.yml's html_static_path, its
+  mathjax_path and nb_ipywidgets_js): MathJax typesets, the embedded widgets render (a Label with maths goes
+  through the MathJax.Hub shim), and nothing is fetched from the network.
+Needs the vendored assets (`make vendor`), not the built book.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+import pagecheck
+from conftest import ROOT
+
+sys.path.insert(0, str(ROOT / "_ext"))
+import vaelab_offline  # noqa: E402  (the book's Sphinx extension: strips to_jshtml's CDN link)
+
+SPHINX_CONFIG = yaml.safe_load((ROOT / "_config.yml").read_text())["sphinx"]["config"]
+
+
+def to_jshtml_page(frames: int = 4) -> str:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.animation import FuncAnimation
+
+    fig, ax = plt.subplots(figsize=(2, 2), dpi=50)
+    (line,) = ax.plot([0, 1], [0, 0])
+    ax.set_ylim(0, frames)
+
+    def update(i):
+        line.set_ydata([0, i])
+        return (line,)
+
+    animation = FuncAnimation(fig, update, frames=frames)
+    jshtml = animation.to_jshtml()
+    plt.close(fig)
+    assert "font-awesome" in jshtml, "to_jshtml no longer links FontAwesome: simplify vaelab_offline"
+    body = vaelab_offline.strip_remote_assets(jshtml)
+    assert not vaelab_offline.remote_loads(body), vaelab_offline.remote_loads(body)
+    return f"<!DOCTYPE html>\n<html><head><meta charset='utf-8'></head><body>{body}</body></html>\n"
+
+
+def open_checked(context, path: Path):
+    page, log = pagecheck.open_offline(context, path.as_uri())
+    return page, log
+
+
+def test_slider_check_on_to_jshtml(tmp_path, context):
+    page_file = tmp_path / "animation.html"
+    page_file.write_text(to_jshtml_page())
+    page, log = open_checked(context, page_file)
+    n, problems = pagecheck.check_sliders(page)
+    assert n == 1
+    assert not problems
+    assert not log.problems()
+    n_images, problems = pagecheck.check_images(page)
+    assert n_images == 1 and not problems
+
+
+def test_slider_check_detects_a_dead_slider(tmp_path, context):
+    page_file = tmp_path / "dead.html"
+    page_file.write_text(to_jshtml_page().replace("oninput=", "data-oninput="))
+    page, _ = open_checked(context, page_file)
+    n, problems = pagecheck.check_sliders(page)
+    assert n == 1
+    assert problems and "did not change the image" in problems[0]
+
+
+def static_folder(into: Path) -> Path:
+    """_static/ as Sphinx assembles it from html_static_path (only the folders of our config)."""
+    static = into / "_static"
+    for entry in SPHINX_CONFIG["html_static_path"]:
+        source = ROOT / entry
+        if not source.is_dir():
+            pytest.fail(f"{source} is missing: run make vendor", pytrace=False)
+        shutil.copytree(source, static, dirs_exist_ok=True, ignore=shutil.ignore_patterns(".*"))
+    return static
+
+
+def widget_state():
+    """The embedded state of a few widgets, as a notebook saves it: a slider, a label with maths, a button
+    with a FontAwesome icon."""
+    import ipywidgets as w
+    from ipywidgets.embed import embed_data
+
+    box = w.VBox([w.IntSlider(3, min=0, max=10, description="n"),
+                  w.Label(value=r"the label $x^2 + y^2$"),
+                  w.Button(description="ok", icon="check")])
+    data = embed_data(views=[box])
+    box.close_all()
+    return data["manager_state"], data["view_specs"]
+
+
+def test_widgets_and_math_offline(tmp_path, context):
+    pytest.importorskip("ipywidgets")
+    static_folder(tmp_path)
+    state, views = widget_state()
+
+    def script(src: str, attrs: dict | None = None) -> str:
+        extra = "".join(f' {k}="{html.escape(str(v))}"' for k, v in (attrs or {}).items())
+        return f'<script src="_static/{src}"{extra}></script>'
+
+    # what Sphinx (mathjax_path, mathjax3_config from MyST) and myst-nb (widget state, nb_ipywidgets_js) put in
+    # the head of a widget page, in their order
+    head = [
+        '<script>window.MathJax = {"options": {"processHtmlClass": '
+        '"tex2jax_process|mathjax_process|math|output_area"}}</script>',
+        script(SPHINX_CONFIG["mathjax_path"], {"defer": "defer"}),
+        f'<script type="application/vnd.jupyter.widget-state+json">{json.dumps(state)}</script>',
+    ]
+    head += [script(src, attrs) for src, attrs in SPHINX_CONFIG["nb_ipywidgets_js"].items()]
+    body = ['<p>Inline <span class="math notranslate nohighlight">\\(a^2 + b^2 = c^2\\)</span> and display</p>',
+            '<div class="math notranslate nohighlight">\\[\\int_0^1 x\\,dx = \\tfrac12\\]</div>']
+    body += [f'<div class="output"><script type="application/vnd.jupyter.widget-view+json">{json.dumps(v)}'
+             "</script></div>" for v in views]
+    page_file = tmp_path / "widgets.html"
+    page_file.write_text("<!DOCTYPE html>\n<html><head><meta charset='utf-8'>\n" + "\n".join(head) +
+                         "\n</head><body>\n" + "\n".join(body) + "\n</body></html>\n")
+
+    page, log = open_checked(context, page_file)
+    n_views, problems = pagecheck.check_widgets(page)
+    assert n_views == 1 and not problems, problems
+    # the Label's maths, typeset through the MathJax.Hub.Queue shim
+    page.wait_for_function("""() => Array.from(document.querySelectorAll(".widget-label"))
+                                    .some(label => label.querySelector("mjx-container"))""", timeout=10_000)
+    containers, problems = pagecheck.check_math(page)
+    assert containers >= 3 and not problems, problems
+    assert page.locator(".widget-slider, .widget-hslider").count() == 1
+    # the button's icon font comes from _static/html-manager/, beside the widget manager
+    page.wait_for_function("() => document.fonts.status === 'loaded'")
+    pagecheck.screenshot(page, tmp_path / "widgets.png")
+    assert not log.problems(), log.problems()
