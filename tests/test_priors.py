@@ -313,3 +313,21 @@ def test_elbo_surgery_of_an_encoder_that_ignores_x_has_no_mutual_information():
 def test_elbo_surgery_with_a_vampprior_adds_up_exactly():
     parts = vl.elbo_surgery(vamp_model(), torch.bernoulli(small_data(100)), n_samples=5)
     assert math.isclose(parts["sum"], parts["kl"], rel_tol=1e-5, abs_tol=1e-5)
+
+
+def test_latent_recorder_keeps_frames_without_touching_training():
+    x = small_data()
+    x.labels = torch.arange(len(x)) % 4
+    plain = small_model()
+    vl.fit(plain, x, epochs=4, batch_size=50, progress=False)
+    watched = small_model()
+    recorder = vl.LatentRecorder(x[:40], every=2)
+    recorder.data.labels = x.labels[:40]
+    recorder(0, None, watched)
+    vl.fit(watched, x, epochs=4, batch_size=50, progress=False, callback=recorder)
+    assert same(params(plain), params(watched))  # recording did not change the training run
+    run = recorder.run()
+    assert run["epochs"] == [0, 2, 4] and run["z"].shape == (3, 40, 3) and run["labels"].shape == (40,)
+    mu, _ = vl.encode(watched, x[:40])
+    assert not torch.allclose(torch.as_tensor(run["z"][-1]), mu)  # a sample, not the mean ...
+    assert (torch.as_tensor(run["z"][-1]) - mu).abs().mean() < 2  # ... of the trained encoder

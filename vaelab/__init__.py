@@ -35,7 +35,7 @@ from .priors import (
     gaussian_log_prob,
     gaussian_log_prob_pairwise,
 )
-from .train import Checkpoint, History, NonFiniteLossError, fit, load_checkpoint, save_checkpoint
+from .train import Checkpoint, History, LatentRecorder, NonFiniteLossError, fit, load_checkpoint, save_checkpoint
 
 __all__ = [
     "__version__",
@@ -57,6 +57,7 @@ __all__ = [
     "Loss",
     "fit",
     "History",
+    "LatentRecorder",
     "Checkpoint",
     "NonFiniteLossError",
     "save_checkpoint",
