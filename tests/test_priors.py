@@ -331,3 +331,17 @@ def test_latent_recorder_keeps_frames_without_touching_training():
     mu, _ = vl.encode(watched, x[:40])
     assert not torch.allclose(torch.as_tensor(run["z"][-1]), mu)  # a sample, not the mean ...
     assert (torch.as_tensor(run["z"][-1]) - mu).abs().mean() < 2  # ... of the trained encoder
+
+
+def test_implicit_prior_log_normalizer_is_log_e_exp_t_under_the_standard_normal():
+    prior = vl.ImplicitPrior(1, hidden=[4])
+    with torch.no_grad():  # T(z) = z: E[e^z] = e^{1/2} under N(0, 1)
+        for layer in prior.ratio.net:
+            if isinstance(layer, nn.Linear):
+                layer.weight.zero_(), layer.bias.zero_()
+        prior.ratio.net[0].weight[0, 0], prior.ratio.net[0].weight[1, 0] = 1.0, -1.0
+        prior.ratio.net[-1].weight[0, :2] = torch.tensor([1.0, -1.0])
+    assert abs(prior.log_normalizer(200_000) - 0.5) < 0.01
+    with torch.no_grad():
+        prior.ratio.net[-1].weight.zero_()  # T = 0: the prior is N(0, I) itself
+    assert prior.log_normalizer(1000) == 0.0

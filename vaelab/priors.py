@@ -277,6 +277,18 @@ class ImplicitPrior(nn.Module):
         """Unnormalized log q(z) ≈ log N(z; 0, I) + T(z)."""
         return -0.5 * (z.pow(2) + LOG_2PI).sum(-1) + self.ratio(z)
 
+    @torch.no_grad()
+    def log_normalizer(self, n: int = 100_000, seed: int = 0) -> float:
+        """Monte Carlo estimate of log Z = log E_N(0,I)[exp T(z)], the constant ``log_prob`` leaves out (0 when T is
+        exactly log q/p).  Subtract it from an importance-weighted estimate to normalize the prior; like every such
+        estimate it is biased low for finite ``n`` (Jensen), and noisy when q(z) is far from N(0, I)."""
+        _check_count(n, "n (the number of samples)")
+        anchor = next(self.ratio.parameters())
+        generator = torch.Generator(device=anchor.device).manual_seed(seed)
+        t = torch.cat([self.ratio(torch.randn(len(chunk), self.z_dim, generator=generator, device=anchor.device))
+                       for chunk in torch.arange(n).split(50_000)])
+        return float(torch.logsumexp(t.double(), 0) - math.log(n))
+
     def sample(self, n: int, generator: torch.Generator | None = None, candidates: int = 32) -> torch.Tensor:
         """Sampling-importance-resampling: ``candidates`` draws from N(0, I) per sample, one kept with probability
         ∝ exp T(z) ≈ q(z)/p(z).  (The paper does not sample; this is our addition, exact as candidates → ∞.)"""
