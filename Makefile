@@ -77,4 +77,4 @@ $(STAMP): requirements.txt pyproject.toml
 	@touch $@
 
 clean:
-	rm -rf _build .pytest_cache $(VENDOR)
+	rm -rf _build .pytest_cache $(VENDOR) book/checkpoints
