@@ -210,7 +210,7 @@ def elbo_surgery(model, data, n_samples: int = 10, batch_size: int = 500, seed: 
     _check_size(batch_size, "batch_size")
     x = prepare(model, data, seed)
     with _eval_mode(model), seeded(seed):
-        mu_all, logvar_all = torch.cat([torch.cat(model.encode(xb), -1) for xb in x.split(1000)]).chunk(2, -1)
+        mu_all, logvar_all = torch.cat([torch.cat(model.encode(xb), -1) for xb in x.split(batch_size)]).chunk(2, -1)
         n = len(x)
         totals = torch.zeros(3, dtype=torch.float64, device=x.device)
         for start in range(0, n, batch_size):

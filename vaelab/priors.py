@@ -41,6 +41,11 @@ def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     return 0.5 * (mu.pow(2) + logvar.exp() - 1 - logvar).sum(-1)
 
 
+def standard_normal_log_prob(z: torch.Tensor) -> torch.Tensor:
+    """log N(z; 0, I) = −½ Σ_j (z_j² + log 2π)  (eq. 1.5 with μ = 0, σ = 1)"""
+    return -0.5 * (z.pow(2) + LOG_2PI).sum(-1)
+
+
 class StandardNormal(nn.Module):
     """The standard VAE prior p(z) = N(0, I), with the KL term in closed form (Kingma & Welling, 2014)."""
 
@@ -53,7 +58,7 @@ class StandardNormal(nn.Module):
 
     def log_prob(self, z: torch.Tensor) -> torch.Tensor:
         """log N(z; 0, I) = −½ Σ_j (z_j² + log 2π)"""
-        return -0.5 * (z.pow(2) + LOG_2PI).sum(-1)
+        return standard_normal_log_prob(z)
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         a = self._anchor
@@ -275,7 +280,7 @@ class ImplicitPrior(nn.Module):
 
     def log_prob(self, z: torch.Tensor) -> torch.Tensor:
         """Unnormalized log q(z) ≈ log N(z; 0, I) + T(z)."""
-        return -0.5 * (z.pow(2) + LOG_2PI).sum(-1) + self.ratio(z)
+        return standard_normal_log_prob(z) + self.ratio(z)
 
     @torch.no_grad()
     def log_normalizer(self, n: int = 100_000, seed: int = 0) -> float:
