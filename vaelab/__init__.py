@@ -8,9 +8,9 @@
     vl.elbo(model, test), vl.log_likelihood(model, test, k=5000)
 """
 
-from . import likelihoods, nets, plots, priors, widgets
+from . import hebae, infovae, likelihoods, mmd, nets, plots, priors, twostage, widgets
 from ._version import __version__
-from .data import binarize, load
+from .data import LatentCodes, binarize, load, manifold
 from .evaluate import (
     AggregatePosterior,
     active_units,
@@ -21,7 +21,10 @@ from .evaluate import (
     encode,
     kl_per_dimension,
     log_likelihood,
+    mmd_to_prior,
 )
+from .hebae import HEBAE
+from .infovae import WAE, InfoVAE
 from .likelihoods import Bernoulli, Gaussian
 from .models import VAE, ELBOTerms, Loss
 from .nets import MLP
@@ -35,13 +38,24 @@ from .priors import (
     gaussian_log_prob,
     gaussian_log_prob_pairwise,
 )
+from .mmd import mmd2
+from .twostage import TwoStageVAE, latent_codes
 from .train import Checkpoint, History, LatentRecorder, NonFiniteLossError, fit, load_checkpoint, save_checkpoint
 
 __all__ = [
     "__version__",
     "load",
     "binarize",
+    "manifold",
+    "LatentCodes",
     "VAE",
+    "InfoVAE",
+    "WAE",
+    "HEBAE",
+    "TwoStageVAE",
+    "latent_codes",
+    "mmd2",
+    "mmd_to_prior",
     "MLP",
     "Bernoulli",
     "Gaussian",
@@ -72,6 +86,10 @@ __all__ = [
     "AggregatePosterior",
     "elbo_surgery",
     "likelihoods",
+    "mmd",
+    "infovae",
+    "hebae",
+    "twostage",
     "nets",
     "priors",
     "plots",

@@ -209,6 +209,73 @@ def _check_choice(what, value, allowed):
         raise ValueError(f"{what} must be one of {', '.join(map(repr, allowed))}, got {value!r}")
 
 
+# ------------------------------------------------------------------------------------- manifold toy and latent codes
+
+
+def manifold(n=2000, r=2, d=16, seed=0, split="train", clusters=0):
+    """n points of an r-dimensional manifold embedded in R^d (the two-stage VAE's setting, chapter 7).
+
+    The manifold is the image of a fixed smooth map g: R^r → R^d drawn once from ``seed`` (the same for both
+    splits): intrinsic coordinates u, then x = A tanh(B u + b) / s, with B ∈ R^{2r×r}, A ∈ R^{d×2r} Gaussian and s the
+    scale that gives the coordinates unit average variance.  Points lie exactly on the manifold (no noise), so a
+    Gaussian decoder's variance γ can shrink to 0.  u ~ N(0, I_r), or with ``clusters=c > 0`` a mixture of c tight
+    Gaussians (standard deviation 0.25) whose centres lie on a circle of radius 2 in the first two coordinates: a
+    density on the manifold with holes, far from Gaussian.  ``.labels`` holds u (``[n, r]``).
+    """
+    for value, what in ((n, "n"), (r, "r"), (d, "d")):
+        if not _is_int(value) or value < 1:
+            raise ValueError(f"manifold: {what} must be a positive integer, got {value!r}")
+    if r >= d:
+        raise ValueError(f"manifold: the manifold dimension r={r} must be smaller than the ambient dimension d={d}")
+    _check_choice("split", split, SPLITS)
+    g = torch.Generator().manual_seed(int(seed))
+    b_mat = torch.randn(2 * r, r, generator=g)
+    b_vec = 0.5 * torch.randn(2 * r, generator=g)
+    a_mat = torch.randn(d, 2 * r, generator=g)
+    probe = torch.tanh(torch.randn(4096, r, generator=g) @ b_mat.T + b_vec) @ a_mat.T
+    scale = probe.var(0).mean().sqrt()
+    if not _is_int(clusters) or clusters < 0:
+        raise ValueError(f"manifold: clusters must be an integer >= 0 (0: Gaussian coordinates), got {clusters!r}")
+    gu = torch.Generator().manual_seed(_stream_seed(seed + 1, split))
+    u = torch.randn(int(n), r, generator=gu)
+    if clusters:
+        which = torch.randint(clusters, (int(n),), generator=gu)
+        angle = 2 * torch.pi * which / clusters
+        centres = torch.zeros(int(n), r)
+        centres[:, 0], centres[:, 1 % r] = 2 * angle.cos(), 2 * angle.sin()
+        u = centres + 0.25 * u
+    x = torch.tanh(u @ b_mat.T + b_vec) @ a_mat.T / scale
+    where = f"synthetic {r}-dimensional manifold in R^{d}, seed {seed}"
+    out = _with_attributes(x, u, "manifold", where, None)
+    return out
+
+
+class LatentCodes:
+    """A data set of codes z ~ q(z|x), one per example, redrawn by ``fit`` at every epoch (chapter 7, stage 2).
+
+    Holds the encoder's μ and log σ² ``[N, z_dim]``; ``draw(generator)`` returns z = μ + σ ⊙ ε with fresh ε.  Make one
+    with ``vaelab.twostage.latent_codes(model, data)``.
+    """
+
+    binarize = None
+
+    def __init__(self, mu: torch.Tensor, logvar: torch.Tensor):
+        if mu.shape != logvar.shape or mu.dim() != 2:
+            raise ValueError(f"LatentCodes needs μ and log σ² of the same shape [N, z_dim], got "
+                             f"{list(mu.shape)} and {list(logvar.shape)}")
+        self.mu, self.logvar = mu, logvar
+
+    def __len__(self):
+        return len(self.mu)
+
+    def to(self, device):
+        return LatentCodes(self.mu.to(device), self.logvar.to(device))
+
+    def draw(self, generator=None):
+        eps = torch.randn(self.mu.shape, generator=generator, device=self.mu.device, dtype=self.mu.dtype)
+        return self.mu + torch.exp(0.5 * self.logvar) * eps
+
+
 # ---------------------------------------------------------------------------------------------------- one-hot toy
 
 

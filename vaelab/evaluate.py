@@ -18,6 +18,7 @@ from typing import NamedTuple
 import torch
 
 from .nets import _check_size
+from .mmd import mmd2
 from .priors import gaussian_kl, gaussian_log_prob_pairwise
 
 
@@ -41,6 +42,16 @@ def prepare(model, data, seed: int = 0) -> torch.Tensor:
     return x
 
 
+def _require_posterior(model, what: str) -> None:
+    """Refuse a model whose encoder is deterministic (WAE, chapter 5): it has no q(z|x) density, hence no ELBO."""
+    if getattr(model, "deterministic_encoder", False):
+        raise ValueError(
+            f"{type(model).__name__} has a deterministic encoder z = μ(x): q(z|x) is a point mass, so {what} is not "
+            "defined for it. Compare it by its reconstruction term (vaelab.elbo_parts(model, data)['recon']), by "
+            "vaelab.mmd_to_prior and vaelab.aggregate_posterior, or by sample quality (vaelab.metrics)."
+        )
+
+
 def _batches(x: torch.Tensor, batch_size: int) -> Iterator[torch.Tensor]:
     _check_size(batch_size, "batch_size")
     return iter(x.split(batch_size))
@@ -57,7 +68,10 @@ def _eval_mode(model):
 
 
 def elbo_parts(model, data, n_samples: int = 1, batch_size: int = 1000, seed: int = 0) -> dict[str, float]:
-    """ELBO = E_q[log p(x|z)] − KL(q(z|x) || p(z)) and its two parts, averaged over ``data`` (nats)."""
+    """ELBO = E_q[log p(x|z)] − KL(q(z|x) || p(z)) and its two parts, averaged over ``data`` (nats).
+
+    For a deterministic encoder (WAE) ``kl`` is 0 and ``elbo`` equals ``recon``: use ``recon`` only.
+    """
     return prepared_elbo_parts(model, prepare(model, data, seed), n_samples, batch_size, seed)
 
 
@@ -76,6 +90,7 @@ def prepared_elbo_parts(model, x: torch.Tensor, n_samples: int = 1, batch_size: 
 
 def elbo(model, data, n_samples: int = 1, batch_size: int = 1000, seed: int = 0) -> float:
     """The ELBO averaged over ``data``, in nats per example (a lower bound on log p(x))."""
+    _require_posterior(model, "the ELBO")
     return elbo_parts(model, data, n_samples=n_samples, batch_size=batch_size, seed=seed)["elbo"]
 
 
@@ -107,6 +122,7 @@ def log_likelihood(
             "approximately (Takahashi et al. report such values with '≈').",
             UserWarning, stacklevel=3,  # the caller of log_likelihood, past torch.no_grad's wrapper
         )
+    _require_posterior(model, "the importance-weighted log-likelihood")
     _check_size(k, "k (the number of importance samples)")
     _check_size(chunk_elements, "chunk_elements")
     x = prepare(model, data, seed)
@@ -156,6 +172,7 @@ def kl_per_dimension(model, data, batch_size: int = 1000) -> torch.Tensor:
     ½ (μ_j² + σ_j² − 1 − log σ_j²), chapter 1 eq. 1.6 before the sum over j; the values add up to the KL term of
     the standard VAE.  Collapsed dimensions have a KL near 0.
     """
+    _require_posterior(model, "a KL per dimension")
     mu, logvar = encode(model, data, batch_size)
     # gaussian_kl sums over the last axis; a trailing axis of size 1 keeps the dimensions apart
     return gaussian_kl(mu.double().unsqueeze(-1), logvar.double().unsqueeze(-1)).mean(0)
@@ -206,6 +223,7 @@ def elbo_surgery(model, data, n_samples: int = 10, batch_size: int = 500, seed: 
     Returns both, their sum, the model's own average KL term (``kl``, closed form where the prior has one, to
     compare the sum with) and ``log_n`` = log N, the largest the mutual information can be.
     """
+    _require_posterior(model, "ELBO surgery")
     _check_size(n_samples, "n_samples")
     _check_size(batch_size, "batch_size")
     x = prepare(model, data, seed)
@@ -225,3 +243,20 @@ def elbo_surgery(model, data, n_samples: int = 10, batch_size: int = 500, seed: 
     mutual_info, marginal_kl, kl = (totals / n).tolist()
     return {"mutual_info": mutual_info, "marginal_kl": marginal_kl, "sum": mutual_info + marginal_kl, "kl": kl,
             "log_n": math.log(n)}
+
+
+@torch.no_grad()
+def mmd_to_prior(model, data, n: int = 2000, kernel: str = "imq", batch_size: int = 1000, seed: int = 0) -> float:
+    """MMD²(q(z), p(z)) between codes z ~ q(z|x) of (up to) ``n`` examples of ``data`` and ``n`` samples of the
+    model's prior: the InfoVAE paper's diagnostic of how far the aggregate posterior is from the prior (chapter 5).
+
+    Unbiased estimate (vaelab.mmd, eq. 5.4) with the kernel scale C = 2·z_dim; 0 in expectation when q(z) = p(z).
+    """
+    _check_size(n, "n")
+    x = prepare(model, data, seed)[:n]
+    with _eval_mode(model), seeded(seed):
+        parts = [model.encode(xb) for xb in _batches(x, batch_size)]
+        mu, logvar = torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
+        z = model.reparameterize(mu, logvar)
+        p = model.prior.sample(len(z)).to(z)
+        return float(mmd2(z.double(), p.double(), kernel))

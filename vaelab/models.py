@@ -37,11 +37,16 @@ class ELBOTerms(NamedTuple):
 
 
 class Loss(NamedTuple):
-    """A batch's training loss −(recon − λ·kl) and the batch means of its two parts (nats per example)."""
+    """A batch's training loss −(recon − λ·kl) and the batch means of its parts (nats per example).
+
+    ``divergence`` is a batch-level penalty between q(z) and p(z) (MMD² for InfoVAE and WAE, chapter 5), ``None``
+    for models without one.
+    """
 
     loss: torch.Tensor
     recon: torch.Tensor
     kl: torch.Tensor
+    divergence: torch.Tensor | None = None
 
 
 class VAE(nn.Module):
@@ -83,7 +88,7 @@ class VAE(nn.Module):
             if module is not None and not callable(module):
                 raise TypeError(f"{what} must be a torch.nn.Module, got {type(module).__name__}.")
         self.x_dim, self.z_dim, self.n_samples = x_dim, z_dim, n_samples
-        self.encoder = encoder if encoder is not None else MLP(x_dim, hidden, 2 * z_dim, activation)
+        self.encoder = encoder if encoder is not None else MLP(x_dim, hidden, self.encoder_width(z_dim), activation)
         self.decoder = decoder if decoder is not None else MLP(z_dim, hidden[::-1], x_dim, activation)
         self.likelihood = make_likelihood(likelihood, gamma=gamma, learn_gamma=learn_gamma)
         self.prior = prior if prior is not None else StandardNormal(z_dim)
@@ -109,6 +114,11 @@ class VAE(nn.Module):
             "n_samples": n_samples,
             "prior": getattr(self.prior, "config", type(self.prior).__name__),
         }
+
+    @staticmethod
+    def encoder_width(z_dim: int) -> int:
+        """How many numbers the encoder outputs per example: μ and log σ² (2·z_dim)."""
+        return 2 * z_dim
 
     @property
     def device(self) -> torch.device:
@@ -156,6 +166,10 @@ class VAE(nn.Module):
     # -- the objective ----------------------------------------------------------------------------------------
     def terms(self, x: torch.Tensor, n_samples: int | None = None) -> ELBOTerms:
         """Per-example reconstruction term E_q[log p(x|z)] (L samples) and KL term (chapter 1, eq. 1.3)."""
+        return self.terms_and_codes(x, n_samples)[0]
+
+    def terms_and_codes(self, x: torch.Tensor, n_samples: int | None = None) -> tuple[ELBOTerms, torch.Tensor]:
+        """:meth:`terms` and the reparameterized codes z it used (``[N, z]``, or ``[L, N, z]``)."""
         n_samples = self.n_samples if n_samples is None else n_samples
         mu, logvar = self.encode(x)
         z = self.reparameterize(mu, logvar, n_samples)
@@ -164,7 +178,7 @@ class VAE(nn.Module):
         if n_samples > 1:  # average the L Monte Carlo samples
             recon = recon.mean(0)
             kl = kl.mean(0) if kl.dim() == 2 else kl
-        return ELBOTerms(recon, kl)
+        return ELBOTerms(recon, kl), z
 
     def loss(self, x: torch.Tensor, kl_weight: float = 1.0) -> Loss:
         """Training loss −(E_q[log p(x|z)] − λ·KL) averaged over the batch; λ = 1 gives the negative ELBO."""

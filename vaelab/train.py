@@ -21,6 +21,7 @@ from tqdm.auto import tqdm
 
 from . import evaluate
 from ._version import __version__
+from .data import LatentCodes
 from .nets import _check_size
 
 CHECKPOINT_FORMAT = "vaelab-checkpoint/1"
@@ -34,7 +35,9 @@ class NonFiniteLossError(FloatingPointError):
 class History:
     """Per-epoch training record (nats per example).  ``test_*`` stay empty when ``fit`` had no test set.
 
-    ``recon`` is E_q[log p(x|z)], ``kl`` the KL term, ``elbo = recon − kl`` and ``loss = −(recon − λ·kl)``;
+    ``recon`` is E_q[log p(x|z)], ``kl`` the KL term, ``elbo = recon − kl`` and ``loss`` the training loss
+    (−(recon − λ·kl) for the VAE); ``train_divergence`` the batch-level divergence penalty (MMD² of InfoVAE and WAE;
+    empty for models without one);
     ``train_*`` are averages over the epoch's batches, ``test_*`` are evaluated after the epoch.  ``kl_weight`` is
     λ at the end of each epoch (it grows during a warm-up), ``discriminator_loss`` the mean logistic loss of a
     prior's discriminator (implicit prior; empty otherwise).  ``seconds`` is the training time of each epoch (test
@@ -46,6 +49,7 @@ class History:
     train_elbo: list[float] = field(default_factory=list)
     train_recon: list[float] = field(default_factory=list)
     train_kl: list[float] = field(default_factory=list)
+    train_divergence: list[float] = field(default_factory=list)
     test_elbo: list[float] = field(default_factory=list)
     test_recon: list[float] = field(default_factory=list)
     test_kl: list[float] = field(default_factory=list)
@@ -288,7 +292,7 @@ def _bad_step_message(stats: torch.Tensor, epoch: int, checkpoint: Path | None, 
     """Name the first step whose loss was NaN or infinite, and the term that went bad."""
     bad_rows = (~torch.isfinite(stats)).any(1).nonzero()
     step = int(bad_rows[0])
-    _, recon, kl = stats[step].tolist()
+    _, recon, kl, _ = stats[step].tolist()
     bad = [f"the {name} became {value}" for name, value in
            (("reconstruction term E_q[log p(x|z)]", recon), ("KL term", kl)) if not math.isfinite(value)]
     term = " and ".join(bad) or "the loss became non-finite although both of its terms are finite"
@@ -322,7 +326,8 @@ def fit(
 
     Args:
         model: a ``vaelab`` model (e.g. :class:`vaelab.VAE`); moved to ``device`` in place.
-        train: tensor ``[N, x_dim]`` (as returned by :func:`vaelab.load`).
+        train: tensor ``[N, x_dim]`` (as returned by :func:`vaelab.load`), or :class:`vaelab.data.LatentCodes`
+            (codes z ~ q(z|x) of a first model, redrawn every epoch: the two-stage VAE's second stage).
         epochs, batch_size, lr: the budget; batches are drawn by a fresh random permutation every epoch.
         seed: seeds every random draw of training, so a CPU run is repeatable to the last bit.
         test: optional data evaluated (ELBO and its parts) after every epoch.
@@ -348,7 +353,8 @@ def fit(
     if binarize not in ("auto", "dynamic", "none"):
         raise ValueError(f"binarize must be 'auto', 'dynamic' or 'none', got {binarize!r}.")
     dynamic = binarize == "dynamic" or (binarize == "auto" and getattr(train, "binarize", None) == "dynamic")
-    x_train = model.check_data(train)
+    codes = train if isinstance(train, LatentCodes) else None  # redrawn z ~ q(z|x) every epoch
+    x_train = model.check_data(train.mu if codes is not None else train)
     n = len(x_train)
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or not 1 <= batch_size <= n:
         raise ValueError(
@@ -358,10 +364,13 @@ def fit(
     checkpoint = Path(checkpoint) if checkpoint is not None else None
     settings = {"batch_size": batch_size, "lr": lr, "seed": seed, "kl_weight": kl_weight, "warmup": warmup,
                 "dynamic": dynamic, "n_train": n, "train_sum": float(x_train.double().sum())}
+    if codes is not None:
+        settings["codes_logvar_sum"] = float(codes.logvar.double().sum())
 
     # ---- set up: everything on the device, one generator for data order and binarization ------------------
     model.to(device)
     x_train = x_train.to(device)
+    codes = codes.to(device) if codes is not None else None
     x_test = evaluate.prepare(model, test, seed) if test is not None else None  # validated, on the device, once
     prior = _discriminator(model)  # trained alternately with the model, by its own optimizer
     own = {id(p) for p in prior.discriminator.parameters()} if prior is not None else set()
@@ -413,9 +422,13 @@ def fit(
     for epoch in bar:
         began = time.perf_counter()
         model.train()
-        x_epoch = torch.bernoulli(x_train, generator=generator) if dynamic else x_train
+        if codes is not None:
+            x_epoch = codes.draw(generator)
+        else:
+            x_epoch = torch.bernoulli(x_train, generator=generator) if dynamic else x_train
         order = torch.randperm(n, device=device, generator=generator)
-        stats = torch.empty(steps, 3, device=device)  # loss, recon, kl of every step, kept on the device
+        stats = torch.zeros(steps, 4, device=device)  # loss, recon, kl, divergence of every step, kept on the device
+        has_divergence = False
         disc_losses = []
         for step, index in enumerate(order.split(batch_size)):
             lam = kl_weight_at(epoch * steps + step + 1, kl_weight, warmup_steps)
@@ -423,7 +436,8 @@ def fit(
             optimizer.zero_grad(set_to_none=True)
             out.loss.backward()
             optimizer.step()
-            stats[step] = torch.stack(out).detach()
+            has_divergence = out.divergence is not None
+            stats[step] = torch.stack(out if has_divergence else (*out[:3], out.loss.new_zeros(()))).detach()
             if disc_every_batch:
                 for _ in range(prior.steps):
                     disc_losses.append(_discriminator_step(model, prior, disc_optimizer, x_epoch[index]))
@@ -444,12 +458,14 @@ def fit(
                 f"The prior's discriminator loss became {disc_loss} at epoch {epoch + 1}. Try a smaller learning "
                 f"rate for it (ImplicitPrior(lr=...), {prior.lr:g} now)."
             )
-        loss, recon, kl = ((stats * sizes[:, None]).sum(0) / n).tolist()
+        loss, recon, kl, divergence = ((stats * sizes[:, None]).sum(0) / n).tolist()
         history.epoch.append(epoch + 1)
         history.train_loss.append(loss)
         history.train_recon.append(recon)
         history.train_kl.append(kl)
         history.train_elbo.append(recon - kl)
+        if has_divergence:
+            history.train_divergence.append(divergence)
         history.kl_weight.append(lam)
         if disc_loss is not None:
             history.discriminator_loss.append(disc_loss)

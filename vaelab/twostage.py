@@ -1,0 +1,58 @@
+"""The two-stage VAE (Dai & Wipf, 2019; chapter 7).
+
+Stage 1 is a VAE with a Gaussian decoder N(x; μ_θ(z), γ I) whose variance γ is learned (``learn_gamma=True``; γ is a
+*variance*, held as log γ, and the d·log γ term of the log-density is kept, vaelab.likelihoods.Gaussian).  On data
+that fill an r-dimensional manifold of R^d, γ → 0 and the loss falls like (d − r)·log γ: the decoder learns the
+manifold, but the aggregate posterior q(z) need not be N(0, I), so z ~ N(0, I) decodes to poor samples.
+
+Stage 2 is a second VAE of its own (u ∈ R^κ, learned γ') fitted to codes z ~ q(z|x) of the training data, redrawn
+every epoch (:func:`latent_codes` and ``fit``).  Samples follow the ancestral process
+
+    u ~ N(0, I),   z ~ N(μ_θ'(u), γ' I),   x = μ_θ(z)                                                     (eq. 7.4)
+
+z is drawn with stage 2's noise γ' (on codes that fill R^κ, γ' stays finite and is part of the model of q(z));
+the image is the stage-1 decoder's mean (γ → 0 there, and noise would only speckle the pixels).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .data import LatentCodes
+from .evaluate import encode
+from .nets import _check_size
+
+
+def latent_codes(model, data, batch_size: int = 1000) -> LatentCodes:
+    """The posteriors q(z|x) of ``data`` under ``model`` as a data set for stage 2: ``fit`` redraws z every epoch."""
+    mu, logvar = encode(model, data, batch_size)
+    return LatentCodes(mu, logvar)
+
+
+class TwoStageVAE(nn.Module):
+    """Stage 1 (``first``: data ↔ z) and stage 2 (``second``: z ↔ u), trained separately, sampled together.
+
+    Both are ordinary :class:`vaelab.VAE` objects; ``second`` must have ``x_dim`` equal to ``first.z_dim``.
+    """
+
+    def __init__(self, first: nn.Module, second: nn.Module):
+        super().__init__()
+        if second.x_dim != first.z_dim:
+            raise ValueError(
+                f"The second stage models the first stage's codes, so its x_dim must equal the first stage's z_dim "
+                f"({first.z_dim}); it is {second.x_dim}. Build it with VAE(x_dim={first.z_dim}, ...)."
+            )
+        self.first, self.second = first, second
+
+    @torch.no_grad()
+    def sample_codes(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """z ~ p_θ'(z|u) = N(μ_θ'(u), γ' I), u ~ N(0, I): stage 2's model of the aggregate posterior q(z)."""
+        _check_size(n, "n (the number of samples)")
+        u = self.second.prior.sample(n, generator=generator)
+        return self.second.likelihood.sample(self.second.decode(u), generator=generator)
+
+    @torch.no_grad()
+    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """n new examples by eq. 7.4: u → z → x, in data space."""
+        return self.first.decode_mean(self.sample_codes(n, generator))
