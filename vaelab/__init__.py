@@ -8,7 +8,7 @@
     vl.elbo(model, test), vl.log_likelihood(model, test, k=5000)
 """
 
-from . import hebae, infovae, likelihoods, mmd, nets, plots, priors, twostage, widgets
+from . import hebae, infovae, likelihoods, metrics, mmd, nets, plots, priors, twostage, widgets
 from ._version import __version__
 from .data import LatentCodes, binarize, load, manifold
 from .evaluate import (
@@ -86,6 +86,7 @@ __all__ = [
     "AggregatePosterior",
     "elbo_surgery",
     "likelihoods",
+    "metrics",
     "mmd",
     "infovae",
     "hebae",
