@@ -61,8 +61,11 @@ def main():
             schedule.step()
         model.eval()
         print(f"epoch {epoch + 1}: loss {loss.item():.3f}, {time.perf_counter() - began:.0f} s", flush=True)
+    with torch.no_grad():  # features / their RMS over the training images: order 1, as KID's kernel assumes
+        model.feature_scale.fill_(torch.cat([model.body(model.as_images(b)).pow(2).mean(1) for b in x.split(2000)]).mean().sqrt())
     digits = accuracy(model, x_test[:n_digits], y_test[:n_digits])
     clothes = accuracy(model, x_test[n_digits:], y_test[n_digits:])
+    print(f"feature scale (RMS): {model.feature_scale.item():.3f}")
     print(f"test accuracy: MNIST (shipped 2,000 test digits) {digits:.4f}, Fashion-MNIST (10,000) {clothes:.4f}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     torch.save({k: v.half() for k, v in model.state_dict().items()}, args.out)

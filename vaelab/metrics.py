@@ -89,7 +89,9 @@ class FeatureClassifier(nn.Module):
     """A small CNN for 28×28 grey images in [0, 1]: 20 classes (digits 0–9, then the 10 Fashion-MNIST classes).
 
     conv 3×3 (16) → ReLU → max-pool → conv 3×3 (32) → ReLU → max-pool → linear 1568 → 64 → ReLU → linear 64 → 20.
-    ``features(x)`` returns the 64 activations before the last layer, the feature space of :func:`sample_quality`.
+    ``features(x)`` returns the 64 activations before the last layer divided by ``feature_scale``, their root mean
+    square over the training images (stored with the weights), so that features are of order 1: KID's cubic kernel
+    (eq. 7.6) assumes that scale.  It is the feature space of :func:`sample_quality`.
     """
 
     def __init__(self):
@@ -100,6 +102,7 @@ class FeatureClassifier(nn.Module):
             nn.Flatten(), nn.Linear(32 * 7 * 7, FEATURES), nn.ReLU(),
         )
         self.head = nn.Linear(FEATURES, CLASSES)
+        self.register_buffer("feature_scale", torch.ones(()))
 
     @staticmethod
     def as_images(x: torch.Tensor) -> torch.Tensor:
@@ -120,10 +123,10 @@ class FeatureClassifier(nn.Module):
         return x
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.body(self.as_images(x))
+        return self.body(self.as_images(x)) / self.feature_scale
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.features(x))
+        return self.head(self.body(self.as_images(x)))
 
 
 @functools.lru_cache(maxsize=1)
