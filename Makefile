@@ -9,6 +9,8 @@
 #                      _vendor/, so that the built HTML needs no network; `make book` runs it (a no-op once done)
 #   make browser-test  open every page of the built book in headless Chromium, offline (browser_tests/);
 #                      needs `make book` first, Chromium, and installs requirements-browser.txt into $(VENV)
+#   make student       the student edition in _student/ (solutions removed, answer cells marked);
+#                      make student-book also builds its HTML (book/instructors.md explains both)
 #
 # Both first set up a virtual environment ($(VENV), default .venv) with the Python >= 3.10 found on PATH
 # (or PYTHON=...), installing torch ($(TORCH)) first, then requirements.txt, then vaelab itself (editable).
@@ -34,7 +36,7 @@ VENDOR := _vendor
 # notebooks run in the kernel of this virtual environment, not one from the user's Jupyter settings
 export JUPYTER_PREFER_ENV_PATH := 1
 
-.PHONY: book test venv vendor browser-test clean
+.PHONY: book test venv vendor browser-test student student-book clean
 
 book: $(STAMP) vendor
 	$(BIN)/jupyter-book build . -W -n --keep-going
@@ -76,5 +78,12 @@ $(STAMP): requirements.txt pyproject.toml
 	$(BIN)/python -m pip install --progress-bar off -e .
 	@touch $@
 
+# The student edition (scripts/student_edition.py): chapters without solutions, answer cells marked; with its HTML.
+student: $(STAMP)
+	$(BIN)/python scripts/student_edition.py
+
+student-book: $(STAMP) vendor
+	$(BIN)/python scripts/student_edition.py --html
+
 clean:
-	rm -rf _build .pytest_cache $(VENDOR) book/checkpoints
+	rm -rf _build .pytest_cache $(VENDOR) book/checkpoints _student

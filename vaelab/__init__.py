@@ -8,8 +8,8 @@
     vl.elbo(model, test), vl.log_likelihood(model, test, k=5000)
 """
 
-from . import hebae, infovae, likelihoods, metrics, mmd, nets, plots, priors, twostage, widgets
-from ._version import __version__
+from . import exercises, hebae, infovae, likelihoods, metrics, mmd, nets, plots, priors, twostage, widgets
+from ._version import __version__, require_version
 from .data import LatentCodes, binarize, load, manifold
 from .evaluate import (
     AggregatePosterior,
@@ -44,6 +44,7 @@ from .train import Checkpoint, History, LatentRecorder, NonFiniteLossError, fit,
 
 __all__ = [
     "__version__",
+    "require_version",
     "load",
     "binarize",
     "manifold",
@@ -86,6 +87,7 @@ __all__ = [
     "AggregatePosterior",
     "elbo_surgery",
     "likelihoods",
+    "exercises",
     "metrics",
     "mmd",
     "infovae",
