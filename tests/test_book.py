@@ -21,8 +21,8 @@ def exercises(path):
     return [label for cell in nb.cells if cell.cell_type == "markdown" for label in EXERCISE.findall(cell.source)]
 
 
-def test_there_are_seven_chapters_each_with_three_to_six_exercises():
-    assert len(CHAPTERS) == 7
+def test_there_are_eight_chapters_each_with_three_to_six_exercises():
+    assert len(CHAPTERS) == 8
     for path in CHAPTERS:
         assert 3 <= len(exercises(path)) <= 6, path.name
 

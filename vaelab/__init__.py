@@ -8,7 +8,7 @@
     vl.elbo(model, test), vl.log_likelihood(model, test, k=5000)
 """
 
-from . import exercises, hebae, infovae, likelihoods, metrics, mmd, nets, plots, priors, twostage, widgets
+from . import exercises, experiments, hebae, infovae, likelihoods, metrics, mmd, nets, plots, priors, twostage, widgets
 from ._version import __version__, require_version
 from .data import LatentCodes, binarize, load, manifold
 from .evaluate import (
@@ -88,6 +88,7 @@ __all__ = [
     "elbo_surgery",
     "likelihoods",
     "exercises",
+    "experiments",
     "metrics",
     "mmd",
     "infovae",

@@ -1,0 +1,75 @@
+"""python -m vaelab: train / evaluate / reproduce / list, results files, resuming, and clear errors."""
+
+import json
+
+import pytest
+
+import vaelab as vl
+from vaelab import experiments
+from vaelab.__main__ import main
+
+TINY = ["--z-dim", "2", "--hidden", "16", "--epochs", "2", "--k", "5", "--quiet"]
+
+
+def test_list_names_every_experiment(capsys):
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    assert all(name in out for name in experiments.EXPERIMENTS)
+
+
+@pytest.mark.parametrize("kind, cls", [("vae", vl.VAE), ("vamp", vl.VAE), ("implicit", vl.VAE), ("infovae", vl.InfoVAE),
+                                       ("wae", vl.WAE), ("hebae", vl.HEBAE), ("two-stage", vl.VAE)])
+def test_every_kind_builds_its_model(kind, cls):
+    model = experiments.build(experiments.Spec("m", kind, z_dim=2, hidden=[8]), x_dim=784)
+    assert type(model) is cls
+    if kind == "vamp":
+        assert isinstance(model.prior, vl.VampPrior)
+    if kind == "two-stage":
+        assert model.likelihood.learn_gamma
+
+
+def test_train_writes_results_and_resumes(tmp_path):
+    out = tmp_path / "run"
+    assert main(["train", "--kind", "vae", "--out", str(out), *TINY]) == 0
+    results = json.loads((out / "results.json").read_text())
+    entry = results["models"]["vae"]
+    for key in ("elbo", "recon", "log_likelihood", "active_units", "mmd_to_prior", "logdet_cov_qz", "fd", "kid",
+                "train_seconds"):
+        assert key in entry, key
+    assert results["hardware"]["device"] == "cpu" and results["data"]["n_train"] == 8000
+    assert "shipped" in results["data"]["source_used"]
+    # a second run resumes from the finished checkpoint: no new training, the same model and numbers
+    assert main(["train", "--kind", "vae", "--out", str(out), *TINY]) == 0
+    again = json.loads((out / "results.json").read_text())["models"]["vae"]
+    assert again["elbo"] == entry["elbo"] and again["train_seconds"] == entry["train_seconds"]
+    assert main(["evaluate", str(out), "--k", "3", "--quiet"]) == 0
+    assert json.loads((out / "results.json").read_text())["models"]["vae"]["elbo"] == entry["elbo"]
+
+
+def test_a_wae_has_no_likelihood_entries(tmp_path):
+    out = tmp_path / "wae"
+    assert main(["train", "--kind", "wae", "--out", str(out), *TINY]) == 0
+    entry = json.loads((out / "results.json").read_text())["models"]["wae"]
+    assert "elbo" not in entry and "log_likelihood" not in entry and "recon" in entry
+
+
+def test_bad_input_gives_clear_errors(tmp_path, capsys):
+    with pytest.raises(SystemExit, match="no spec.json"):
+        main(["evaluate", str(tmp_path)])
+    with pytest.raises(SystemExit):
+        main(["reproduce", "no-such-experiment"])
+    with pytest.raises(ValueError, match="Unknown experiment"):
+        experiments.run("no-such-experiment")
+    with pytest.raises(ValueError, match="budget must be"):
+        experiments.run("compare", budget="huge")
+    with pytest.raises(ValueError, match="Unknown model kind"):
+        experiments.build(experiments.Spec("m", "gan"), x_dim=784)
+
+
+def test_full_mnist_without_a_network_says_what_to_do(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("VAELAB_OFFLINE", "1")
+    monkeypatch.setenv("VAELAB_DATA", str(tmp_path / "nothing-here"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    code = main(["train", "--source", "full", "--out", str(tmp_path / "full"), *TINY])
+    assert code == 2
+    assert "--source subset" in capsys.readouterr().err
