@@ -38,6 +38,7 @@ def test_train_writes_results_and_resumes(tmp_path):
         assert key in entry, key
     assert results["hardware"]["device"] == "cpu" and results["data"]["n_train"] == 8000
     assert "shipped" in results["data"]["source_used"]
+    assert (out / "checkpoints" / entry["samples_figure"]).stat().st_size > 1000
     # a second run resumes from the finished checkpoint: no new training, the same model and numbers
     assert main(["train", "--kind", "vae", "--out", str(out), *TINY]) == 0
     again = json.loads((out / "results.json").read_text())["models"]["vae"]

@@ -177,6 +177,18 @@ def _evaluate(model, test, k: int, real) -> dict:
     return {key: (None if isinstance(v, float) and not math.isfinite(v) else v) for key, v in out.items()}
 
 
+def _save_samples(model, path: Path) -> str:
+    """64 samples (decoder means) as a PNG beside the results; returns the file name."""
+    from .plots import image_grid  # a figure pyplot does not keep open: no backend switch, no leak
+
+    first = model.first if isinstance(model, TwoStageVAE) else model
+    with torch.no_grad():
+        samples = model.sample(64, generator=torch.Generator(device=first.device).manual_seed(0)).cpu().clamp(0, 1)
+    figure = image_grid(samples, nrow=8, title=path.stem.replace("_", " "))
+    figure.savefig(path, dpi=80)
+    return path.name
+
+
 def run(name: str, budget: str = "cpu", out: str | Path = "runs", device="auto", progress: bool = True,
         source: str | None = None, verbose: bool = True, folder_name: str | None = None) -> dict:
     """Run the named experiment; return (and write to ``out/NAME-BUDGET/results.json``) its results.
@@ -215,6 +227,8 @@ def run(name: str, budget: str = "cpu", out: str | Path = "runs", device="auto",
             seconds += sum(history_2.seconds)
             model = TwoStageVAE(model, second)
         entry = {"spec": asdict(spec), "train_seconds": seconds, **_evaluate(model, test, data.get("k", 0), real)}
+        if real is not None:  # a figure of samples beside the numbers
+            entry["samples_figure"] = _save_samples(model, stem.with_name(stem.name + "-samples.png"))
         entry["wall_seconds"] = time.perf_counter() - began
         results["models"][spec.name] = entry
         (folder / "results.json").write_text(json.dumps(results, indent=1, ensure_ascii=False))
