@@ -9,7 +9,8 @@ epoch), 784-500-20 MLPs, batch 100, Adam lr 1e-3:
   binarization per epoch and, for the implicit prior, the same per-batch discriminator step, with nothing else.
 
 The two run interleaved for several rounds; the first epoch of every run is dropped; the figure is the median.  The
-ratio fit/hand measures what ``fit`` adds (target ≤ 1.05).  pythae is compared for the VAE in ``fit_speed.py``.
+ratio fit/hand measures what ``fit`` adds (target ≤ 1.05).  pythae is compared in ``fit_speed.py`` (the VAE) and
+``pythae_models.py`` (VampPrior, WAE, InfoVAE).
 
     python benchmarks/model_speed.py [--device auto] [--epochs 3] [--rounds 3] [--threads 2]
 """

@@ -28,6 +28,16 @@ def test_every_kind_builds_its_model(kind, cls):
         assert model.likelihood.learn_gamma
 
 
+@pytest.mark.parametrize("budget", experiments.BUDGETS)
+@pytest.mark.parametrize("name", sorted(experiments.EXPERIMENTS))
+def test_every_named_experiment_builds_its_models_under_distinct_names(name, budget):
+    data, specs = experiments.EXPERIMENTS[name](budget)
+    stems = {experiments.file_stem(spec) for spec in specs}  # one checkpoint file each
+    assert len(stems) == len(specs) and data["name"] in ("mnist", "fashion-mnist")
+    for spec in specs:
+        assert experiments.build(spec, 784).z_dim == spec.z_dim
+
+
 def test_train_writes_results_and_resumes(tmp_path):
     out = tmp_path / "run"
     assert main(["train", "--kind", "vae", "--out", str(out), *TINY]) == 0
@@ -74,3 +84,13 @@ def test_full_mnist_without_a_network_says_what_to_do(tmp_path, monkeypatch, cap
     code = main(["train", "--source", "full", "--out", str(tmp_path / "full"), *TINY])
     assert code == 2
     assert "--source subset" in capsys.readouterr().err
+
+
+def test_the_precision_is_recorded_and_evaluate_resumes_in_it(tmp_path):
+    out = tmp_path / "bf16"
+    assert main(["train", "--kind", "vae", "--precision", "bfloat16", "--out", str(out), *TINY]) == 0
+    entry = json.loads((out / "results.json").read_text())["models"]["vae"]
+    assert entry["spec"]["precision"] == "bfloat16"
+    # evaluate rebuilds the spec from spec.json: a float32 fit would refuse the bfloat16 checkpoint
+    assert main(["evaluate", str(out), "--quiet"]) == 0
+    assert json.loads((out / "results.json").read_text())["models"]["vae"]["elbo"] == entry["elbo"]

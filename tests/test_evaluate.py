@@ -96,6 +96,16 @@ def test_log_likelihood_does_not_depend_on_the_memory_chunk():
     assert abs(small - large) < 0.05 and abs(small - exact) < 0.1
 
 
+def test_the_default_chunk_is_cache_sized_on_a_cpu_and_larger_on_a_gpu():
+    assert vl.evaluate.default_chunk_elements("cpu") == 2**22
+    assert vl.evaluate.default_chunk_elements("cuda") == 2**24
+    model, _, x = ppca(posterior_scale=1.5)
+    default = vl.log_likelihood(model, x, k=300, seed=3)
+    assert default == vl.log_likelihood(model, x, k=300, seed=3, chunk_elements=2**22)
+    with pytest.raises(ValueError, match="chunk_elements"):
+        vl.log_likelihood(model, x, k=300, chunk_elements=0)
+
+
 def test_evaluation_is_repeatable_and_leaves_the_global_random_state_alone():
     model, _, x = ppca(posterior_scale=2.0)
     torch.manual_seed(123)

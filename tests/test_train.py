@@ -321,11 +321,46 @@ def test_batch_size_must_fit_the_data(batch_size):
         ({"kl_weight": -0.5}, r"kl_weight \(λ\) must be a finite number >= 0"),
         ({"epochs": -1}, "epochs must be an integer >= 0"),
         ({"binarize": "sometimes"}, "binarize must be"),
+        ({"precision": "fp32"}, "precision must be 'float32' or 'bfloat16', got 'fp32'"),
+        ({"precision": "float16"}, "float16 needs loss scaling"),
     ],
 )
 def test_bad_training_settings_are_refused(kwargs, message):
     with pytest.raises(ValueError, match=message):
         vl.fit(small_model(), small_data(), **{"batch_size": 50, "progress": False, **kwargs})
+
+
+def test_bfloat16_runs_the_networks_in_bfloat16_the_formulas_in_float32_and_learns_as_well():
+    x, test = small_data(), torch.bernoulli(small_data(200, seed=1))
+    runs = {}
+    for precision in ("float32", "bfloat16"):
+        model, inside, outside = small_model(), set(), set()
+        layer = next(m for m in model.encoder.modules() if isinstance(m, nn.Linear))
+        hooks = [layer.register_forward_hook(lambda module, inputs, output: inside.add(output.dtype)),
+                 model.decoder.register_forward_hook(lambda module, inputs, output: outside.add(output.dtype))]
+        history = vl.fit(model, x, epochs=15, batch_size=50, precision=precision, progress=False)
+        for hook in hooks:
+            hook.remove()
+        assert inside == {torch.bfloat16 if precision == "bfloat16" else torch.float32}
+        assert outside == {torch.float32}  # what the log-densities and the KL receive
+        assert "forward" not in vars(model.encoder) and "forward" not in vars(model.decoder)  # restored
+        assert all(p.dtype == torch.float32 for p in model.parameters())  # weights and Adam stay float32
+        assert history.train_elbo[-1] > history.train_elbo[0] + 2
+        runs[precision] = (history.train_loss, vl.elbo(model, test))
+    assert runs["bfloat16"][0] != runs["float32"][0]  # the precision did change the arithmetic
+    assert abs(runs["bfloat16"][1] - runs["float32"][1]) < 0.5  # nats per example, on a test ELBO near -19
+
+
+def test_resuming_in_another_precision_is_refused_and_older_checkpoints_count_as_float32(tmp_path):
+    x, path = small_data(), tmp_path / "run.pt"
+    vl.fit(small_model(), x, epochs=1, batch_size=50, checkpoint=path, progress=False)
+    with pytest.raises(ValueError, match=r"precision: 'float32' there, 'bfloat16' now"):
+        vl.fit(small_model(), x, epochs=2, batch_size=50, precision="bfloat16", checkpoint=path, progress=False)
+    state = torch.load(path, weights_only=True)
+    del state["fit_settings"]["precision"]  # as written before fit had a precision
+    torch.save(state, path)
+    history = vl.fit(small_model(), x, epochs=2, batch_size=50, checkpoint=path, progress=False)
+    assert history.epoch == [1, 2]
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
@@ -359,3 +394,17 @@ def test_fit_and_evaluate_on_cuda():
     history = vl.fit(model, x, epochs=2, batch_size=50, device="cuda", test=torch.bernoulli(x[:100]), progress=False)
     assert model.device.type == "cuda" and len(history.test_elbo) == 2
     assert vl.log_likelihood(model, x[:50], k=100) < 0
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@pytest.mark.parametrize("precision", ["float32", "bfloat16"])
+@pytest.mark.parametrize("kind", vl.experiments.KINDS)
+def test_every_model_trains_and_evaluates_on_cuda(kind, precision):
+    if precision == "bfloat16" and not torch.cuda.is_bf16_supported():
+        pytest.skip("this GPU has no bfloat16 arithmetic")
+    model = vl.experiments.build(vl.experiments.Spec("m", kind, z_dim=4, hidden=[32]), x_dim=30)
+    x = small_data()
+    train = x.as_subclass(torch.Tensor) if kind == "two-stage" else x  # grey values for its Gaussian decoder
+    history = vl.fit(model, train, epochs=2, batch_size=50, device="cuda", precision=precision, progress=False)
+    assert model.device.type == "cuda" and torch.isfinite(torch.tensor(history.train_loss)).all()
+    assert vl.mmd_to_prior(model, x[:100]) >= -0.05  # an unbiased estimate: near 0 or above

@@ -19,12 +19,13 @@ from dataclasses import asdict
 from pathlib import Path
 
 from . import experiments
+from .train import PRECISIONS
 
 
 def _train(args) -> dict:
     spec = experiments.Spec(args.name or args.kind, args.kind, z_dim=args.z_dim, hidden=args.hidden,
                             epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, kl_weight=args.kl_weight,
-                            warmup=args.warmup)
+                            warmup=args.warmup, precision=args.precision)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     data = {"name": args.data, "source": args.source, "k": args.k}
@@ -67,6 +68,8 @@ def main(argv=None) -> int:
     reproduce.add_argument("--out", default="runs", help="results go to OUT/NAME-BUDGET/")
     reproduce.add_argument("--source", choices=("auto", "subset", "full"), default=None,
                            help="MNIST source (default: the experiment's: subset on cpu, auto on paper)")
+    reproduce.add_argument("--precision", choices=PRECISIONS, default=None,
+                           help="train in bfloat16 where the hardware has it (default: the experiment's, float32)")
 
     train = commands.add_parser("train", parents=[common], help="train one model")
     train.add_argument("--kind", choices=experiments.KINDS, default="vae")
@@ -80,6 +83,8 @@ def main(argv=None) -> int:
     train.add_argument("--lr", type=float, default=1e-3)
     train.add_argument("--kl-weight", type=float, default=1.0)
     train.add_argument("--warmup", type=int, default=0)
+    train.add_argument("--precision", choices=PRECISIONS, default="float32",
+                       help="bfloat16: faster where the hardware has bfloat16 arithmetic (see vaelab.fit)")
     train.add_argument("--k", type=int, default=100, help="importance samples for log p(x) (0: skip)")
     train.add_argument("--out", required=True)
 
@@ -96,7 +101,7 @@ def main(argv=None) -> int:
             return 0
         if args.command == "reproduce":
             experiments.run(args.name, args.budget, args.out, device=args.device, progress=not args.quiet,
-                            source=args.source)
+                            source=args.source, precision=args.precision)
         elif args.command == "train":
             _train(args)
         else:

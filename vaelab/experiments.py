@@ -14,7 +14,7 @@ import math
 import platform
 import time
 import warnings
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -49,6 +49,7 @@ class Spec:
     kl_weight: float = 1.0
     warmup: int = 0
     stage_two_epochs: int = 40  # two-stage only
+    precision: str = "float32"  # fit's precision: "float32" or "bfloat16"
 
 
 def build(spec: Spec, x_dim: int):
@@ -121,7 +122,22 @@ def _two_stage(budget: str) -> tuple[dict, list[Spec]]:
     return {"name": "fashion-mnist", "source": "auto", "n_train": None if paper else 10_000, "k": 0}, specs
 
 
-EXPERIMENTS = {"compare": _compare, "vampprior": _vampprior, "hebae": _hebae, "two-stage": _two_stage}
+def _lambda(budget: str) -> tuple[dict, list[Spec]]:
+    """λ-sensitivity: each model of the comparison with a regularization weight, at λ₀/4, λ₀ and 4·λ₀."""
+    paper = budget == "paper"
+    arch = dict(z_dim=40, hidden=[500, 500], epochs=200) if paper else dict(z_dim=20, hidden=[300], epochs=10)
+    specs = []
+    for lam in (0.25, 1.0, 4.0):  # multiples of each model's λ₀ (1 for the KL weights, 1000 for the MMD weights)
+        specs += [Spec(f"VAE, λ = {lam:g}", "vae", kl_weight=lam, **arch),
+                  Spec(f"InfoVAE, λ = {1000 * lam:g}", "infovae", options={"alpha": 1.0, "lam": 1000 * lam}, **arch),
+                  Spec(f"WAE, λ = {1000 * lam:g}", "wae", options={"lam": 1000 * lam}, **arch),
+                  Spec(f"HEBAE, λ = {lam:g}", "hebae", kl_weight=lam, **arch)]
+    data = {"name": "mnist", "source": "auto" if paper else "subset", "n_train": None if paper else 2000, "k": 0}
+    return data, specs
+
+
+EXPERIMENTS = {"compare": _compare, "vampprior": _vampprior, "hebae": _hebae, "two-stage": _two_stage,
+               "lambda": _lambda}
 
 
 # ------------------------------------------------------------------------------------------------------- the runner
@@ -177,6 +193,11 @@ def _evaluate(model, test, k: int, real) -> dict:
     return {key: (None if isinstance(v, float) and not math.isfinite(v) else v) for key, v in out.items()}
 
 
+def file_stem(spec: Spec) -> str:
+    """The name of a model's checkpoint and figure files: its spec's name with spaces and slashes replaced."""
+    return spec.name.replace(" ", "_").replace("/", "_")
+
+
 def _save_samples(model, path: Path) -> str:
     """64 samples (decoder means) as a PNG beside the results; returns the file name."""
     from .plots import image_grid  # a figure pyplot does not keep open: no backend switch, no leak
@@ -190,16 +211,20 @@ def _save_samples(model, path: Path) -> str:
 
 
 def run(name: str, budget: str = "cpu", out: str | Path = "runs", device="auto", progress: bool = True,
-        source: str | None = None, verbose: bool = True, folder_name: str | None = None) -> dict:
+        source: str | None = None, verbose: bool = True, folder_name: str | None = None,
+        precision: str | None = None) -> dict:
     """Run the named experiment; return (and write to ``out/NAME-BUDGET/results.json``) its results.
 
     Rerunning resumes: every model's training continues from its checkpoint (a finished one is only evaluated).
+    ``precision`` (``"float32"`` or ``"bfloat16"``, see :func:`vaelab.fit`) overrides every model's.
     """
     if name not in EXPERIMENTS:
         raise ValueError(f"Unknown experiment {name!r}; choose one of {', '.join(EXPERIMENTS)}.")
     if budget not in BUDGETS:
         raise ValueError(f"budget must be one of {', '.join(BUDGETS)}, got {budget!r}.")
     data, specs = EXPERIMENTS[name](budget)
+    if precision is not None:
+        specs = [replace(spec, precision=precision) for spec in specs]
     if source is not None:
         data["source"] = source
     device = resolve_device(device)
@@ -213,17 +238,19 @@ def run(name: str, budget: str = "cpu", out: str | Path = "runs", device="auto",
     for spec in specs:
         began = time.perf_counter()
         model = build(spec, train.shape[1])
-        stem = folder / "checkpoints" / spec.name.replace(" ", "_").replace("/", "_")
+        stem = folder / "checkpoints" / file_stem(spec)
         kind_data = train if spec.kind != "two-stage" else train.as_subclass(torch.Tensor)
         history = fit(model, kind_data, epochs=spec.epochs, batch_size=spec.batch_size, lr=spec.lr, seed=0,
                       kl_weight=spec.kl_weight, warmup=spec.warmup, device=device, progress=progress,
-                      checkpoint=stem.with_suffix(".pt"), binarize="none" if spec.kind == "two-stage" else "auto")
+                      checkpoint=stem.with_suffix(".pt"), binarize="none" if spec.kind == "two-stage" else "auto",
+                      precision=spec.precision)
         seconds = sum(history.seconds)
         if spec.kind == "two-stage":
             second = VAE(x_dim=spec.z_dim, z_dim=spec.z_dim, hidden=[256, 256], likelihood="gaussian", gamma=1.0,
                          learn_gamma=True)
             history_2 = fit(second, latent_codes(model, kind_data), epochs=spec.stage_two_epochs, seed=1,
-                            device=device, progress=progress, checkpoint=stem.with_name(stem.name + "-stage2.pt"))
+                            device=device, progress=progress, checkpoint=stem.with_name(stem.name + "-stage2.pt"),
+                            precision=spec.precision)
             seconds += sum(history_2.seconds)
             model = TwoStageVAE(model, second)
         entry = {"spec": asdict(spec), "train_seconds": seconds, **_evaluate(model, test, data.get("k", 0), real)}
