@@ -90,34 +90,57 @@ def run_hand(x, epochs, device, fused=False):
 
 
 # ---- (c) pythae 0.1.2: VAE + TrainingPipeline (BaseTrainer) ---------------------------------------------------
-def run_pythae(x, epochs, device):
-    from pythae.models import VAE, VAEConfig
+def pythae_networks(deterministic=False):
+    """pythae encoder and decoder with the same layers as (a) and (b): 784-500-2z (784-500-z when ``deterministic``,
+    for autoencoders such as the WAE) and z-500-784, ending in a sigmoid unless ``deterministic``: pythae's "bce"
+    loss takes probabilities (its WAE has only the squared error, on the raw output)."""
     from pythae.models.base.base_utils import ModelOutput
     from pythae.models.nn import BaseDecoder, BaseEncoder
-    from pythae.pipelines import TrainingPipeline
-    from pythae.trainers import BaseTrainerConfig
-    from pythae.trainers.training_callbacks import TrainingCallback
 
-    class Encoder(BaseEncoder):  # 784-500-2z, the same layers as (a) and (b)
+    class Encoder(BaseEncoder):
         def __init__(self):
             super().__init__()
-            self.net = nn.Sequential(nn.Linear(784, HIDDEN), nn.ReLU(), nn.Linear(HIDDEN, 2 * Z))
+            self.net = nn.Sequential(nn.Linear(784, HIDDEN), nn.ReLU(), nn.Linear(HIDDEN, Z if deterministic else 2 * Z))
 
         def forward(self, x):
-            mu, logvar = self.net(x.reshape(len(x), -1)).chunk(2, dim=-1)
+            h = self.net(x.reshape(len(x), -1))
+            if deterministic:
+                return ModelOutput(embedding=h)
+            mu, logvar = h.chunk(2, dim=-1)
             return ModelOutput(embedding=mu, log_covariance=logvar)
 
-    class Decoder(BaseDecoder):  # z-500-784; pythae's "bce" loss takes probabilities, so it ends in a sigmoid
+    class Decoder(BaseDecoder):
         def __init__(self):
             super().__init__()
-            self.net = nn.Sequential(nn.Linear(Z, HIDDEN), nn.ReLU(), nn.Linear(HIDDEN, 784), nn.Sigmoid())
+            layers = [nn.Linear(Z, HIDDEN), nn.ReLU(), nn.Linear(HIDDEN, 784)]
+            self.net = nn.Sequential(*layers, *([] if deterministic else [nn.Sigmoid()]))
 
         def forward(self, z):
             return ModelOutput(reconstruction=self.net(z).reshape(len(z), 1, 28, 28))
 
+    return Encoder(), Decoder()
+
+
+def run_pythae(x, epochs, device):
+    from pythae.models import VAE, VAEConfig
+
+    torch.manual_seed(0)
+    encoder, decoder = pythae_networks()
+    model = VAE(VAEConfig(input_dim=(1, 28, 28), latent_dim=Z, reconstruction_loss="bce"), encoder=encoder,
+                decoder=decoder)
+    return train_with_pythae(model, x, epochs, device), {}
+
+
+def train_with_pythae(model, x, epochs, device):
+    """Seconds per epoch of pythae's ``TrainingPipeline`` (its ``BaseTrainer``) on ``model``: batch 100, Adam, lr 1e-3,
+    a fresh binarization at each epoch's start, the clock read at each epoch's end, output in a temporary folder."""
+    from pythae.pipelines import TrainingPipeline
+    from pythae.trainers import BaseTrainerConfig
+    from pythae.trainers.training_callbacks import TrainingCallback
+
     grey = x.as_subclass(torch.Tensor).reshape(-1, 1, 28, 28)
 
-    class Clock(TrainingCallback):  # dynamic binarization at each epoch's start; the clock ticks at its end
+    class Clock(TrainingCallback):
         def __init__(self):
             self.clock = EpochClock(device)
 
@@ -127,9 +150,6 @@ def run_pythae(x, epochs, device):
         def on_epoch_end(self, training_config, **kwargs):
             self.clock.tick()
 
-    torch.manual_seed(0)
-    model = VAE(VAEConfig(input_dim=(1, 28, 28), latent_dim=Z, reconstruction_loss="bce"),
-                encoder=Encoder(), decoder=Decoder())
     with tempfile.TemporaryDirectory() as out, open(os.devnull, "w") as devnull:
         config = BaseTrainerConfig(output_dir=out, per_device_train_batch_size=BATCH, learning_rate=LR,
                                    optimizer_cls="Adam", num_epochs=epochs, no_cuda=device.type != "cuda",
@@ -141,7 +161,7 @@ def run_pythae(x, epochs, device):
                 TrainingPipeline(model=model, training_config=config)(train_data=grey, callbacks=[callback])
         finally:
             logging.disable(logging.NOTSET)
-    return callback.clock.seconds, {}
+    return callback.clock.seconds
 
 
 # ---- the run ----------------------------------------------------------------------------------------------------

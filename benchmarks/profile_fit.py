@@ -35,7 +35,7 @@ from pathlib import Path
 import torch
 
 import vaelab
-from vaelab.priors import LOG_2PI, gaussian_log_prob_pairwise
+from vaelab.priors import LOG_2PI
 from vaelab.train import _networks_at, make_optimizer
 
 HERE = Path(__file__).resolve().parent

@@ -22,19 +22,14 @@ See benchmarks/README.md for pythae's environment.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
-import logging
-import os
 import statistics
-import tempfile
 from pathlib import Path
 
 import torch
-from torch import nn
 
 import vaelab
-from fit_speed import BATCH, HIDDEN, LR, PYTHAE_TARGET, Z, EpochClock, machine_info
+from fit_speed import BATCH, HIDDEN, LR, PYTHAE_TARGET, Z, EpochClock, machine_info, pythae_networks, train_with_pythae
 from vaelab.mmd import WAE_SCALES
 
 MODELS = ("vamp", "wae", "infovae")
@@ -61,75 +56,23 @@ def run_vaelab(kind, x, epochs, device):
 
 def pythae_model(kind):
     from pythae.models import INFOVAE_MMD, VAMP, WAE_MMD, INFOVAE_MMD_Config, VAMPConfig, WAE_MMD_Config
-    from pythae.models.base.base_utils import ModelOutput
-    from pythae.models.nn import BaseDecoder, BaseEncoder
-
-    deterministic = kind == "wae"
-
-    class Encoder(BaseEncoder):  # 784-500-2z (784-500-z for the WAE), the same layers as vaelab's
-        def __init__(self):
-            super().__init__()
-            self.net = nn.Sequential(nn.Linear(784, HIDDEN), nn.ReLU(), nn.Linear(HIDDEN, Z if deterministic else 2 * Z))
-
-        def forward(self, x):
-            h = self.net(x.reshape(len(x), -1))
-            if deterministic:
-                return ModelOutput(embedding=h)
-            mu, logvar = h.chunk(2, dim=-1)
-            return ModelOutput(embedding=mu, log_covariance=logvar)
-
-    class Decoder(BaseDecoder):  # z-500-784; pythae's "bce" takes probabilities, so it ends in a sigmoid
-        def __init__(self):
-            super().__init__()
-            layers = [nn.Linear(Z, HIDDEN), nn.ReLU(), nn.Linear(HIDDEN, 784)]
-            self.net = nn.Sequential(*layers, *([] if deterministic else [nn.Sigmoid()]))
-
-        def forward(self, z):
-            return ModelOutput(reconstruction=self.net(z).reshape(len(z), 1, 28, 28))
 
     torch.manual_seed(0)
+    encoder, decoder = pythae_networks(deterministic=kind == "wae")
     shape = dict(input_dim=(1, 28, 28), latent_dim=Z)
     if kind == "vamp":
         config = VAMPConfig(**shape, reconstruction_loss="bce", number_components=K)
-        return VAMP(config, encoder=Encoder(), decoder=Decoder())
+        return VAMP(config, encoder=encoder, decoder=decoder)
     if kind == "wae":
         config = WAE_MMD_Config(**shape, reg_weight=WAE_LAM, kernel_choice="imq", scales=list(WAE_SCALES))
-        return WAE_MMD(config, encoder=Encoder(), decoder=Decoder())
+        return WAE_MMD(config, encoder=encoder, decoder=decoder)
     config = INFOVAE_MMD_Config(**shape, reconstruction_loss="bce", alpha=INFO_ALPHA, lbd=INFO_LAM,
                                 kernel_choice="imq", scales=list(WAE_SCALES))
-    return INFOVAE_MMD(config, encoder=Encoder(), decoder=Decoder())
+    return INFOVAE_MMD(config, encoder=encoder, decoder=decoder)
 
 
 def run_pythae(kind, x, epochs, device):
-    from pythae.pipelines import TrainingPipeline
-    from pythae.trainers import BaseTrainerConfig
-    from pythae.trainers.training_callbacks import TrainingCallback
-
-    grey = x.as_subclass(torch.Tensor).reshape(-1, 1, 28, 28)
-
-    class Clock(TrainingCallback):  # dynamic binarization at each epoch's start; the clock ticks at its end
-        def __init__(self):
-            self.clock = EpochClock(device)
-
-        def on_epoch_begin(self, training_config, **kwargs):
-            kwargs["train_loader"].dataset.data = torch.bernoulli(grey)
-
-        def on_epoch_end(self, training_config, **kwargs):
-            self.clock.tick()
-
-    model = pythae_model(kind)
-    with tempfile.TemporaryDirectory() as out, open(os.devnull, "w") as devnull:
-        config = BaseTrainerConfig(output_dir=out, per_device_train_batch_size=BATCH, learning_rate=LR,
-                                   optimizer_cls="Adam", num_epochs=epochs, no_cuda=device.type != "cuda",
-                                   steps_saving=None)
-        callback = Clock()
-        logging.disable(logging.INFO)
-        try:
-            with contextlib.redirect_stderr(devnull):
-                TrainingPipeline(model=model, training_config=config)(train_data=grey, callbacks=[callback])
-        finally:
-            logging.disable(logging.NOTSET)
-    return callback.clock.seconds
+    return train_with_pythae(pythae_model(kind), x, epochs, device)
 
 
 def main():

@@ -3,7 +3,6 @@ student edition removes every solution and keeps every exercise."""
 
 import importlib.util
 import re
-import sys
 from pathlib import Path
 
 import nbformat

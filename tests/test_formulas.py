@@ -78,7 +78,7 @@ def test_bernoulli_log_prob_matches_torch_distributions_including_broadcast():
     torch.testing.assert_close(Bernoulli().mean(logits), torch.sigmoid(logits))
 
 
-def test_gaussian_log_prob_matches_torch_distributions():
+def test_gaussian_likelihood_log_prob_matches_torch_distributions():
     g = torch.Generator().manual_seed(0)
     mean, x = torch.randn(6, 9, generator=g), torch.randn(6, 9, generator=g)
     for gamma in (0.01, 0.1, 2.5):

@@ -118,7 +118,6 @@ def test_a_prior_over_another_latent_size_is_refused():
 
 # --------------------------------------------------------------------------------------- the density-ratio trick
 def test_density_ratio_recovers_the_log_ratio_of_two_gaussians():
-    g = torch.Generator().manual_seed(0)
     q = D.Independent(D.Normal(torch.tensor([1.0, -0.5]), torch.tensor([0.6, 1.2])), 1)
     p = D.Independent(D.Normal(torch.zeros(2), torch.ones(2)), 1)
     torch.manual_seed(0)
