@@ -38,6 +38,54 @@ def test_every_named_experiment_builds_its_models_under_distinct_names(name, bud
         assert experiments.build(spec, 784).z_dim == spec.z_dim
 
 
+def test_the_vampprior_experiment_has_the_papers_gated_layers():
+    for budget in experiments.BUDGETS:
+        _, specs = experiments.EXPERIMENTS["vampprior"](budget)
+        for spec in specs:
+            model = experiments.build(spec, 784)
+            assert spec.activation == "gated"
+            assert [type(m).__name__ for m in model.encoder] == ["GatedLinear", "GatedLinear", "Linear"]
+            assert model.encoder[0].out_dim == 300 and model.z_dim == 40
+
+
+def test_train_takes_an_activation_and_evaluate_rebuilds_it(tmp_path):
+    out = tmp_path / "gated"
+    assert main(["train", "--kind", "vae", "--activation", "gated", "--out", str(out), *TINY]) == 0
+    stored = json.loads((out / "spec.json").read_text())["spec"]
+    assert stored["activation"] == "gated"
+    assert main(["evaluate", str(out), "--k", "3", "--quiet"]) == 0  # the checkpoint loads into gated layers
+    assert json.loads((out / "results.json").read_text())["models"]["vae"]["spec"]["activation"] == "gated"
+    with pytest.raises(SystemExit):
+        main(["train", "--activation", "swish", "--out", str(tmp_path / "bad"), *TINY])
+
+
+def test_the_two_stage_experiment_follows_dai_and_wipfs_schedule_on_paper():
+    _, specs = experiments.EXPERIMENTS["two-stage"]("paper")
+    two_stage = next(spec for spec in specs if spec.kind == "two-stage")
+    assert (two_stage.batch_size, two_stage.lr, two_stage.lr_decay_every, two_stage.lr_decay) == (64, 1e-4, 150, 0.5)
+    assert (two_stage.stage_two_epochs, two_stage.stage_two_lr, two_stage.stage_two_lr_decay_every) == (800, 1e-4, 300)
+    assert two_stage.stage_two_hidden == [1024, 1024, 1024]
+    _, cpu = experiments.EXPERIMENTS["two-stage"]("cpu")
+    assert all(spec.lr_decay_every == 0 and spec.stage_two_lr_decay_every == 0 for spec in cpu)
+
+
+def test_a_two_stage_run_trains_its_second_stage_as_specified(tmp_path):
+    spec = experiments.Spec("two", "two-stage", z_dim=2, hidden=[8], epochs=2, batch_size=200, lr=1e-3,
+                            lr_decay_every=1, stage_two_epochs=3, stage_two_hidden=[6], stage_two_lr=0.02,
+                            stage_two_lr_decay_every=2)
+    data = {"name": "mnist", "source": "subset", "n_train": 400, "n_test": 100, "k": 0}
+    experiments.EXPERIMENTS["_test"] = lambda budget: (dict(data), [spec])
+    try:
+        experiments.run("_test", out=tmp_path, progress=False, verbose=False)
+    finally:
+        experiments.EXPERIMENTS.pop("_test")
+    stage_one = vl.load_checkpoint(tmp_path / "_test-cpu" / "checkpoints" / "two.pt")
+    stage_two = vl.load_checkpoint(tmp_path / "_test-cpu" / "checkpoints" / "two-stage2.pt")
+    assert stage_one.history.lr == pytest.approx([1e-3, 5e-4])
+    assert stage_two.history.lr == pytest.approx([0.02, 0.02, 0.01])
+    assert stage_two.model.encoder[0].out_features == 6 and stage_two.model.z_dim == 2
+
+
 def test_train_writes_results_and_resumes(tmp_path):
     out = tmp_path / "run"
     assert main(["train", "--kind", "vae", "--out", str(out), *TINY]) == 0

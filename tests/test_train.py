@@ -323,6 +323,10 @@ def test_batch_size_must_fit_the_data(batch_size):
         ({"binarize": "sometimes"}, "binarize must be"),
         ({"precision": "fp32"}, "precision must be 'float32' or 'bfloat16', got 'fp32'"),
         ({"precision": "float16"}, "float16 needs loss scaling"),
+        ({"lr_decay_every": -1}, "lr_decay_every must be an integer number of epochs >= 0"),
+        ({"lr_decay_every": 2.5}, "lr_decay_every must be an integer"),
+        ({"lr_decay": 0}, r"lr_decay \(the factor of each learning-rate step\) must be a finite number > 0"),
+        ({"lr_decay": 2.0}, r"it must be in \(0, 1\], got 2.0"),
     ],
 )
 def test_bad_training_settings_are_refused(kwargs, message):
@@ -363,6 +367,52 @@ def test_resuming_in_another_precision_is_refused_and_older_checkpoints_count_as
     assert history.epoch == [1, 2]
 
 
+def test_lr_step_decay_follows_its_formula():
+    from vaelab.train import lr_at
+
+    # Dai & Wipf's stage 1: 1e-4 halved every 150 epochs (0-based epochs)
+    assert [lr_at(e, 1e-4, 150, 0.5) for e in (0, 149, 150, 299, 300, 399)] == [1e-4, 1e-4, 5e-5, 5e-5, 2.5e-5, 2.5e-5]
+    assert lr_at(1000, 3e-3, 0, 0.5) == 3e-3  # no decay
+
+
+def test_fit_trains_each_epoch_at_the_decayed_rate_and_resumes_on_schedule(tmp_path):
+    x, seen = small_data(), []
+    model = small_model()
+    original = torch.optim.Adam.step
+
+    def spy(self, *args, **kwargs):  # the rate Adam actually used at each step
+        seen.append(self.param_groups[0]["lr"])
+        return original(self, *args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(torch.optim.Adam, "step", spy)
+        history = vl.fit(model, x, epochs=5, batch_size=100, lr=0.01, lr_decay_every=2, lr_decay=0.1, progress=False)
+    assert history.lr == pytest.approx([0.01, 0.01, 0.001, 0.001, 0.0001])
+    assert seen == pytest.approx([rate for rate in history.lr for _ in range(4)])  # 4 steps per epoch
+    # interrupted after epoch 3 (inside the second step), resumed: the same parameters as the straight run
+    vl.fit(small_model(), x, epochs=3, batch_size=100, lr=0.01, lr_decay_every=2, lr_decay=0.1,
+           checkpoint=tmp_path / "run.pt", progress=False)
+    resumed = small_model(seed=9)
+    again = vl.fit(resumed, x, epochs=5, batch_size=100, lr=0.01, lr_decay_every=2, lr_decay=0.1,
+                   checkpoint=tmp_path / "run.pt", progress=False)
+    assert same(params(resumed), params(model)) and again.lr == history.lr
+    with pytest.raises(ValueError, match=r"lr_decay_every: 2 there, 3 now"):
+        vl.fit(small_model(), x, epochs=6, batch_size=100, lr=0.01, lr_decay_every=3, lr_decay=0.1,
+               checkpoint=tmp_path / "run.pt", progress=False)
+
+
+def test_checkpoints_from_before_the_lr_schedule_resume_at_a_constant_rate(tmp_path):
+    x, path = small_data(), tmp_path / "run.pt"
+    vl.fit(small_model(), x, epochs=1, batch_size=50, checkpoint=path, progress=False)
+    state = torch.load(path, weights_only=True)
+    for key in ("lr_decay_every", "lr_decay"):
+        del state["fit_settings"][key]  # as written before fit had a schedule
+    del state["history"]["lr"]
+    torch.save(state, path)
+    history = vl.fit(small_model(), x, epochs=2, batch_size=50, checkpoint=path, progress=False)
+    assert history.epoch == [1, 2] and history.lr == [0.001]  # the old epoch has no record of its rate
+
+
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
 def test_asking_for_cuda_without_a_gpu_is_refused():
     with pytest.raises(ValueError, match="no CUDA GPU; use device='auto'"):
@@ -381,7 +431,7 @@ def test_other_bad_model_settings():
         vl.VAE(likelihood="poisson")
     with pytest.raises(ValueError, match="gamma is the decoder variance"):
         vl.VAE(likelihood="gaussian", gamma=0)
-    with pytest.raises(ValueError, match="Unknown activation 'swish'"):
+    with pytest.raises(ValueError, match=r"Unknown activation 'swish'; choose one of .*'gated'"):
         vl.VAE(activation="swish")
     with pytest.raises(ValueError, match=r"hidden\[1\]"):
         vl.VAE(hidden=[10, 0])

@@ -19,12 +19,14 @@ from dataclasses import asdict
 from pathlib import Path
 
 from . import experiments
+from .nets import ACTIVATIONS, GATED
 from .train import PRECISIONS
 
 
 def _train(args) -> dict:
     spec = experiments.Spec(args.name or args.kind, args.kind, z_dim=args.z_dim, hidden=args.hidden,
-                            epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, kl_weight=args.kl_weight,
+                            activation=args.activation, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                            lr_decay_every=args.lr_decay_every, lr_decay=args.lr_decay, kl_weight=args.kl_weight,
                             warmup=args.warmup, precision=args.precision)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -78,9 +80,14 @@ def main(argv=None) -> int:
     train.add_argument("--source", choices=("auto", "subset", "full"), default="subset")
     train.add_argument("--z-dim", type=int, default=20)
     train.add_argument("--hidden", type=int, nargs="+", default=[300])
+    train.add_argument("--activation", choices=[*ACTIVATIONS, GATED], default="relu",
+                       help="hidden-layer nonlinearity; gated: Tomczak & Welling's gated layers")
     train.add_argument("--epochs", type=int, default=20)
     train.add_argument("--batch-size", type=int, default=100)
     train.add_argument("--lr", type=float, default=1e-3)
+    train.add_argument("--lr-decay-every", type=int, default=0,
+                       help="multiply the learning rate by --lr-decay every so many epochs (0: constant)")
+    train.add_argument("--lr-decay", type=float, default=0.5)
     train.add_argument("--kl-weight", type=float, default=1.0)
     train.add_argument("--warmup", type=int, default=0)
     train.add_argument("--precision", choices=PRECISIONS, default="float32",

@@ -40,9 +40,9 @@ class History:
     (−(recon − λ·kl) for the VAE); ``train_divergence`` the batch-level divergence penalty (MMD² of InfoVAE and WAE;
     empty for models without one);
     ``train_*`` are averages over the epoch's batches, ``test_*`` are evaluated after the epoch.  ``kl_weight`` is
-    λ at the end of each epoch (it grows during a warm-up), ``discriminator_loss`` the mean logistic loss of a
-    prior's discriminator (implicit prior; empty otherwise).  ``seconds`` is the training time of each epoch (test
-    evaluation excluded).
+    λ at the end of each epoch (it grows during a warm-up), ``lr`` the model's learning rate during each epoch (it
+    falls under a step decay), ``discriminator_loss`` the mean logistic loss of a prior's discriminator (implicit
+    prior; empty otherwise).  ``seconds`` is the training time of each epoch (test evaluation excluded).
     """
 
     epoch: list[int] = field(default_factory=list)
@@ -55,6 +55,7 @@ class History:
     test_recon: list[float] = field(default_factory=list)
     test_kl: list[float] = field(default_factory=list)
     kl_weight: list[float] = field(default_factory=list)
+    lr: list[float] = field(default_factory=list)
     discriminator_loss: list[float] = field(default_factory=list)
     seconds: list[float] = field(default_factory=list)
 
@@ -336,6 +337,15 @@ def _set_rng_state(generator: torch.Generator, state: dict) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
+def lr_at(epoch: int, lr: float, decay_every: int, decay: float) -> float:
+    """The learning rate of (0-based) ``epoch`` under a step decay: ``lr · decay^⌊epoch / decay_every⌋``.
+
+    Dai & Wipf's two-stage VAE halves it every 150 epochs in stage 1 and every 300 in stage 2; ``decay_every=0``
+    keeps it constant.
+    """
+    return lr if decay_every == 0 else lr * decay ** (epoch // decay_every)
+
+
 def _bad_step_message(stats: torch.Tensor, epoch: int, checkpoint: Path | None, lr: float) -> str:
     """Name the first step whose loss was NaN or infinite, and the term that went bad."""
     bad_rows = (~torch.isfinite(stats)).any(1).nonzero()
@@ -362,6 +372,8 @@ def fit(
     test=None,
     kl_weight: float = 1.0,
     warmup: int = 0,
+    lr_decay_every: int = 0,
+    lr_decay: float = 0.5,
     device="auto",
     binarize: str = "auto",
     checkpoint: str | os.PathLike | None = None,
@@ -382,6 +394,9 @@ def fit(
         test: optional data evaluated (ELBO and its parts) after every epoch.
         kl_weight: λ in the loss −(E_q[log p(x|z)] − λ·KL); 1 is the ELBO.
         warmup: epochs over which λ grows linearly from 0 to ``kl_weight``, step by step (0: no warm-up).
+        lr_decay_every, lr_decay: a step decay of the model's learning rate, ``lr · lr_decay^⌊epoch /
+            lr_decay_every⌋`` (:func:`lr_at`); 0 (the default) keeps ``lr`` constant.  A prior's discriminator keeps
+            its own rate.
         device: ``"auto"`` (CUDA when present, else CPU), ``"cpu"``, ``"cuda"``, ...
         binarize: ``"auto"`` follows the data's ``binarize`` mark; ``"dynamic"`` draws fresh Bernoulli pixels every
             epoch; ``"none"`` trains on the values as they are.
@@ -405,6 +420,16 @@ def fit(
     kl_weight = _check_number(kl_weight, "kl_weight (λ)", 0, allow_equal=True)
     if isinstance(warmup, bool) or not isinstance(warmup, int) or warmup < 0:
         raise ValueError(f"warmup must be an integer number of epochs >= 0 (0: no warm-up), got {warmup!r}.")
+    if isinstance(lr_decay_every, bool) or not isinstance(lr_decay_every, int) or lr_decay_every < 0:
+        raise ValueError(
+            "lr_decay_every must be an integer number of epochs >= 0 (0: a constant learning rate), got "
+            f"{lr_decay_every!r}."
+        )
+    lr_decay = _check_number(lr_decay, "lr_decay (the factor of each learning-rate step)", 0, allow_equal=False)
+    if lr_decay > 1:
+        raise ValueError(
+            f"lr_decay multiplies the learning rate every lr_decay_every epochs: it must be in (0, 1], got {lr_decay!r}."
+        )
     if binarize not in ("auto", "dynamic", "none"):
         raise ValueError(f"binarize must be 'auto', 'dynamic' or 'none', got {binarize!r}.")
     dynamic = binarize == "dynamic" or (binarize == "auto" and getattr(train, "binarize", None) == "dynamic")
@@ -419,7 +444,8 @@ def fit(
     networks_at_precision = _networks_at(precision, model, device)
     checkpoint = Path(checkpoint) if checkpoint is not None else None
     settings = {"batch_size": batch_size, "lr": lr, "seed": seed, "kl_weight": kl_weight, "warmup": warmup,
-                "dynamic": dynamic, "n_train": n, "train_sum": float(x_train.double().sum()), "precision": precision}
+                "lr_decay_every": lr_decay_every, "lr_decay": lr_decay, "dynamic": dynamic, "n_train": n,
+                "train_sum": float(x_train.double().sum()), "precision": precision}
     if codes is not None:
         settings["codes_logvar_sum"] = float(codes.logvar.double().sum())
 
@@ -447,7 +473,8 @@ def fit(
                 f"The checkpoint {checkpoint} holds a saved model (save_checkpoint), not a training run that fit can "
                 "resume. Load it with load_checkpoint(path, model=...) and give fit another checkpoint path."
             )
-        saved = {"precision": "float32", **state["fit_settings"]}  # runs saved before `precision` were float32
+        # runs saved before these settings existed were float32, at a constant learning rate
+        saved = {"precision": "float32", "lr_decay_every": 0, "lr_decay": 0.5, **state["fit_settings"]}
         changed = {k: (saved.get(k), v) for k, v in settings.items() if saved.get(k) != v}
         if changed:
             listing = ", ".join(f"{k}: {a!r} there, {b!r} now" for k, (a, b) in changed.items())
@@ -478,6 +505,9 @@ def fit(
     for epoch in bar:
         began = time.perf_counter()
         model.train()
+        epoch_lr = lr_at(epoch, lr, lr_decay_every, lr_decay)
+        for group in optimizer.param_groups:
+            group["lr"] = epoch_lr
         if codes is not None:
             x_epoch = codes.draw(generator)
         else:
@@ -508,7 +538,7 @@ def fit(
         seconds = time.perf_counter() - began
         if not torch.isfinite(stats).all():
             bar.close()
-            raise NonFiniteLossError(_bad_step_message(stats, epoch + 1, checkpoint, lr))
+            raise NonFiniteLossError(_bad_step_message(stats, epoch + 1, checkpoint, epoch_lr))
         if disc_loss is not None and not math.isfinite(disc_loss):
             bar.close()
             raise NonFiniteLossError(
@@ -524,6 +554,7 @@ def fit(
         if has_divergence:
             history.train_divergence.append(divergence)
         history.kl_weight.append(lam)
+        history.lr.append(epoch_lr)
         if disc_loss is not None:
             history.discriminator_loss.append(disc_loss)
         history.seconds.append(seconds)
