@@ -46,6 +46,14 @@ def test_the_vampprior_experiment_has_the_papers_gated_layers():
             assert spec.activation == "gated"
             assert [type(m).__name__ for m in model.encoder] == ["GatedLinear", "GatedLinear", "Linear"]
             assert model.encoder[0].out_dim == 300 and model.z_dim == 40
+            assert spec.lr == (5e-4 if budget == "paper" else 1e-3)  # Tomczak & Welling's code: Adam 5e-4
+
+
+def test_the_hebae_experiment_decays_its_rate_as_the_paper_on_paper():
+    _, specs = experiments.EXPERIMENTS["hebae"]("paper")
+    assert {(s.lr, s.lr_decay_every, s.lr_decay, s.batch_size, s.epochs) for s in specs} == {(1e-3, 1, 0.995, 128, 100)}
+    _, cpu = experiments.EXPERIMENTS["hebae"]("cpu")
+    assert all(spec.lr_decay_every == 0 for spec in cpu)
 
 
 def test_train_takes_an_activation_and_evaluate_rebuilds_it(tmp_path):
