@@ -26,7 +26,7 @@ from pathlib import Path
 import nbformat
 
 ROOT = Path(__file__).resolve().parent.parent
-INSTRUCTOR_PAGES = {"book/instructors"}
+INSTRUCTOR_PAGES = {"book/instructors.md"}
 # what the book needs besides its pages: configuration, the Sphinx extension, vendored front-end assets if present
 SUPPORT = ["_config.yml", "_ext", "_vendor", "book/references.bib", "book/images"]
 FENCE = r"(?P<fence>`{3,4}|:{3,4})"
@@ -89,15 +89,12 @@ def make(out: Path) -> list[Path]:
     (out / "_toc.yml").write_text(toc)
     written = []
     for page in re.findall(r"(?:root|file): (\S+)", toc):
-        for suffix in (".ipynb", ".md"):
-            source = ROOT / (page + suffix)
-            if source.exists():
-                target = out / (page + suffix)
-                if suffix == ".ipynb":
-                    nbformat.write(student_notebook(source, TEMPLATES), target)
-                else:
-                    target.write_text(strip_solutions(source.read_text()))
-                written.append(target)
+        source, target = ROOT / page, out / page
+        if source.suffix == ".ipynb":
+            nbformat.write(student_notebook(source, TEMPLATES), target)
+        else:
+            target.write_text(strip_solutions(source.read_text()))
+        written.append(target)
     return written
 
 

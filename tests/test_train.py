@@ -389,7 +389,7 @@ def test_fit_trains_each_epoch_at_the_decayed_rate_and_resumes_on_schedule(tmp_p
         history = vl.fit(model, x, epochs=5, batch_size=100, lr=0.01, lr_decay_every=2, lr_decay=0.1, progress=False)
     assert history.lr == pytest.approx([0.01, 0.01, 0.001, 0.001, 0.0001])
     assert seen == pytest.approx([rate for rate in history.lr for _ in range(4)])  # 4 steps per epoch
-    # interrupted after epoch 3 (inside the second step), resumed: the same parameters as the straight run
+    # stopped after epoch 3, halfway through the second rate step, then resumed: the straight run's parameters
     vl.fit(small_model(), x, epochs=3, batch_size=100, lr=0.01, lr_decay_every=2, lr_decay=0.1,
            checkpoint=tmp_path / "run.pt", progress=False)
     resumed = small_model(seed=9)
