@@ -135,7 +135,7 @@ def test_active_units_and_kl_per_dimension():
     kl = vl.kl_per_dimension(model, x)
     assert kl.shape == (Z_DIM,) and kl[1].abs() < 1e-6 and kl[0] > 0.1
     # the per-dimension values add up to the model's KL term
-    mu, logvar = vl.encode(model, x)
+    mu, logvar = vl.encode_data(model, x)
     assert float(kl.sum()) == pytest.approx(float(vl.gaussian_kl(mu, logvar).mean()), rel=1e-5)
 
 

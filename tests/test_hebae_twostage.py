@@ -101,7 +101,7 @@ def test_hebae_trains_and_its_running_covariance_follows_the_batches():
     model = vl.HEBAE(x_dim=30, z_dim=3, hidden=[16])
     history = vl.fit(model, x, epochs=40, batch_size=50, progress=False)
     assert history.train_elbo[-1] > history.train_elbo[0]
-    mu, _ = vl.encode(model, x)
+    mu, _ = vl.encode_data(model, x)
     sigma = torch.cov(mu.T, correction=0)  # an exponential moving average over batches: close, not equal
     assert float((model.running_sigma - sigma).abs().max()) < 0.15 * float(sigma.diagonal().max())
     assert math.isfinite(vl.log_likelihood(model, x[:50], k=20))  # diagonal proposal: a valid bound

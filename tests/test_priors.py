@@ -244,7 +244,8 @@ def test_implicit_prior_samples_follow_exp_t_times_the_standard_normal():
 
 @pytest.mark.parametrize(
     "kwargs, message",
-    [({"steps": 0}, "steps must be an integer >= 1"), ({"every": "step"}, "every must be"),
+    [({"steps": 0}, r"steps \(discriminator updates per VAE batch\) must be a positive integer, got 0"),
+     ({"every": "step"}, r"every \(when the discriminator trains\) must be one of 'batch', 'epoch'"),
      ({"lr": -1.0}, "learning rate")],
 )
 def test_implicit_prior_bad_settings(kwargs, message):
@@ -278,7 +279,7 @@ def test_aggregate_posterior_moments_match_samples_of_the_mixture():
     model = small_model()
     x = torch.bernoulli(small_data(300))
     stats = vl.aggregate_posterior(model, x)
-    mu, logvar = vl.encode(model, x)
+    mu, logvar = vl.encode_data(model, x)
     g = torch.Generator().manual_seed(0)
     z = (mu.double() + torch.exp(0.5 * logvar.double()) * torch.randn(400, *mu.shape, generator=g,
                                                                          dtype=torch.float64)).reshape(-1, 3)
@@ -327,7 +328,7 @@ def test_latent_recorder_keeps_frames_without_touching_training():
     assert same(params(plain), params(watched))  # recording did not change the training run
     run = recorder.run()
     assert run["epochs"] == [0, 2, 4] and run["z"].shape == (3, 40, 3) and run["labels"].shape == (40,)
-    mu, _ = vl.encode(watched, x[:40])
+    mu, _ = vl.encode_data(watched, x[:40])
     assert not torch.allclose(torch.as_tensor(run["z"][-1]), mu)  # a sample, not the mean ...
     assert (torch.as_tensor(run["z"][-1]) - mu).abs().mean() < 2  # ... of the trained encoder
 

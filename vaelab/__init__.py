@@ -8,8 +8,27 @@
     vl.elbo(model, test), vl.log_likelihood(model, test, k=5000)
 """
 
-from . import exercises, experiments, hebae, infovae, likelihoods, metrics, mmd, nets, plots, priors, twostage, widgets
+from . import (
+    callbacks,
+    checkpoints,
+    checks,
+    exercises,
+    experiments,
+    gaussians,
+    hebae,
+    infovae,
+    likelihoods,
+    metrics,
+    mmd,
+    nets,
+    plots,
+    priors,
+    twostage,
+    widgets,
+)
 from ._version import __version__, require_version
+from .callbacks import LatentRecorder
+from .checkpoints import Checkpoint, History, load_checkpoint, save_checkpoint
 from .data import LatentCodes, binarize, load, manifold
 from .evaluate import (
     AggregatePosterior,
@@ -19,28 +38,21 @@ from .evaluate import (
     elbo_parts,
     elbo_surgery,
     encode,
+    encode_data,
     kl_per_dimension,
     log_likelihood,
     mmd_to_prior,
 )
+from .gaussians import gaussian_kl, gaussian_log_prob, gaussian_log_prob_pairwise, reparameterize
 from .hebae import HEBAE
 from .infovae import WAE, InfoVAE
 from .likelihoods import Bernoulli, Gaussian
+from .mmd import mmd2
 from .models import VAE, ELBOTerms, Loss
 from .nets import MLP
-from .priors import (
-    DensityRatio,
-    ImplicitPrior,
-    StandardNormal,
-    VampPrior,
-    fit_density_ratio,
-    gaussian_kl,
-    gaussian_log_prob,
-    gaussian_log_prob_pairwise,
-)
-from .mmd import mmd2
+from .priors import DensityRatio, ImplicitPrior, Prior, StandardNormal, VampPrior, fit_density_ratio
+from .train import NonFiniteLossError, fit
 from .twostage import TwoStageVAE, latent_codes
-from .train import Checkpoint, History, LatentRecorder, NonFiniteLossError, fit, load_checkpoint, save_checkpoint
 
 __all__ = [
     "__version__",
@@ -60,6 +72,7 @@ __all__ = [
     "MLP",
     "Bernoulli",
     "Gaussian",
+    "Prior",
     "StandardNormal",
     "VampPrior",
     "ImplicitPrior",
@@ -68,6 +81,7 @@ __all__ = [
     "gaussian_log_prob_pairwise",
     "gaussian_kl",
     "gaussian_log_prob",
+    "reparameterize",
     "ELBOTerms",
     "Loss",
     "fit",
@@ -81,12 +95,17 @@ __all__ = [
     "elbo_parts",
     "log_likelihood",
     "encode",
+    "encode_data",
     "active_units",
     "kl_per_dimension",
     "aggregate_posterior",
     "AggregatePosterior",
     "elbo_surgery",
     "likelihoods",
+    "gaussians",
+    "checks",
+    "checkpoints",
+    "callbacks",
     "exercises",
     "experiments",
     "metrics",

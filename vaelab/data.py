@@ -38,6 +38,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .checks import is_int as _is_int
+from .gaussians import reparameterize
+
 __all__ = ["load", "binarize", "read_idx", "Data", "NAMES"]
 
 NAMES = ("mnist", "fashion-mnist", "onehot")
@@ -200,10 +203,6 @@ def _check_name(name):
     return key
 
 
-def _is_int(n):
-    return isinstance(n, (int, np.integer)) and not isinstance(n, bool)
-
-
 def _check_choice(what, value, allowed):
     if value not in allowed:
         raise ValueError(f"{what} must be one of {', '.join(map(repr, allowed))}, got {value!r}")
@@ -272,8 +271,8 @@ class LatentCodes:
         return LatentCodes(self.mu.to(device), self.logvar.to(device))
 
     def draw(self, generator=None):
-        eps = torch.randn(self.mu.shape, generator=generator, device=self.mu.device, dtype=self.mu.dtype)
-        return self.mu + torch.exp(0.5 * self.logvar) * eps
+        """One code z = μ + σ ⊙ ε per example, with fresh noise (eq. 1.4)."""
+        return reparameterize(self.mu, self.logvar, generator=generator)
 
 
 # ---------------------------------------------------------------------------------------------------- one-hot toy

@@ -17,9 +17,9 @@ from typing import NamedTuple
 
 import torch
 
-from .nets import _check_size
+from .checks import positive_int
+from .gaussians import gaussian_kl, gaussian_log_prob_pairwise
 from .mmd import mmd2
-from .priors import gaussian_kl, gaussian_log_prob_pairwise
 
 
 @contextmanager
@@ -53,12 +53,12 @@ def _require_posterior(model, what: str) -> None:
 
 
 def _batches(x: torch.Tensor, batch_size: int) -> Iterator[torch.Tensor]:
-    _check_size(batch_size, "batch_size")
-    return iter(x.split(batch_size))
+    return iter(x.split(positive_int(batch_size, "batch_size")))
 
 
 @contextmanager
-def _eval_mode(model):
+def eval_mode(model):
+    """Run a block with ``model`` in evaluation mode, restoring its training flag afterwards."""
     was_training = model.training
     model.eval()
     try:
@@ -79,7 +79,7 @@ def elbo_parts(model, data, n_samples: int = 1, batch_size: int = 1000, seed: in
 def prepared_elbo_parts(model, x: torch.Tensor, n_samples: int = 1, batch_size: int = 1000,
                         seed: int = 0) -> dict[str, float]:
     """:func:`elbo_parts` of data already through :func:`prepare` (``fit`` prepares its test set once)."""
-    with _eval_mode(model), seeded(seed):
+    with eval_mode(model), seeded(seed):
         total = torch.zeros(2, device=x.device, dtype=torch.float64)
         for xb in _batches(x, batch_size):
             terms = model.terms(xb, n_samples=n_samples)
@@ -134,12 +134,12 @@ def log_likelihood(
             UserWarning, stacklevel=3,  # the caller of log_likelihood, past torch.no_grad's wrapper
         )
     _require_posterior(model, "the importance-weighted log-likelihood")
-    _check_size(k, "k (the number of importance samples)")
+    positive_int(k, "k (the number of importance samples)")
     x = prepare(model, data, seed)
     chunk_elements = default_chunk_elements(x.device) if chunk_elements is None else chunk_elements
-    _check_size(chunk_elements, "chunk_elements")
+    positive_int(chunk_elements, "chunk_elements")
     out = torch.empty(len(x), device=x.device)
-    with _eval_mode(model), seeded(seed):
+    with eval_mode(model), seeded(seed):
         start = 0
         for xb in _batches(x, batch_size):
             mu, logvar = model.encode(xb)
@@ -162,19 +162,32 @@ def log_likelihood(
 
 
 @torch.no_grad()
-def encode(model, data, batch_size: int = 1000) -> tuple[torch.Tensor, torch.Tensor]:
-    """μ(x) and log σ²(x) for every example of ``data``, on the CPU (for plots and statistics)."""
-    x = prepare(model, data)
-    with _eval_mode(model):
+def encode_batched(model, x: torch.Tensor, batch_size: int = 1000) -> tuple[torch.Tensor, torch.Tensor]:
+    """μ(x) and log σ²(x) of prepared data ``x``, encoded in batches on the model's device (no gradients)."""
+    with eval_mode(model):
         parts = [model.encode(xb) for xb in _batches(x, batch_size)]
-    mu = torch.cat([p[0] for p in parts]).cpu()
-    logvar = torch.cat([p[1] for p in parts]).cpu()
-    return mu, logvar
+    return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
+
+
+def encode_data(model, data, batch_size: int = 1000) -> tuple[torch.Tensor, torch.Tensor]:
+    """μ(x) and log σ²(x) for every example of a data set, on the CPU (for plots and statistics).
+
+    ``model.encode(x)`` encodes one batch on the model's device, with gradients; this encodes a whole data set.
+    """
+    mu, logvar = encode_batched(model, prepare(model, data), batch_size)
+    return mu.cpu(), logvar.cpu()
+
+
+def encode(model, data, batch_size: int = 1000) -> tuple[torch.Tensor, torch.Tensor]:
+    """Deprecated name of :func:`encode_data` (it is easily confused with ``model.encode``)."""
+    warnings.warn("vaelab.encode(model, data) is now vaelab.encode_data(model, data).", DeprecationWarning,
+                  stacklevel=2)
+    return encode_data(model, data, batch_size)
 
 
 def active_units(model, data, threshold: float = 0.01, batch_size: int = 1000) -> int:
     """Number of active latent units: A_u = Cov_x(E_q(z|x)[z_u]) > threshold (Burda et al., 2016)."""
-    mu, _ = encode(model, data, batch_size)
+    mu, _ = encode_data(model, data, batch_size)
     return int((mu.double().var(0, unbiased=True) > threshold).sum())
 
 
@@ -185,7 +198,7 @@ def kl_per_dimension(model, data, batch_size: int = 1000) -> torch.Tensor:
     the standard VAE.  Collapsed dimensions have a KL near 0.
     """
     _require_posterior(model, "a KL per dimension")
-    mu, logvar = encode(model, data, batch_size)
+    mu, logvar = encode_data(model, data, batch_size)
     # gaussian_kl sums over the last axis; a trailing axis of size 1 keeps the dimensions apart
     return gaussian_kl(mu.double().unsqueeze(-1), logvar.double().unsqueeze(-1)).mean(0)
 
@@ -207,7 +220,7 @@ def aggregate_posterior(model, data, batch_size: int = 1000) -> AggregatePosteri
     Normalized by N (not N − 1): these are the moments of the uniform mixture over the data set, not estimates of a
     population from a sample.  The prior N(0, I) has mean 0, covariance I and log det 0.
     """
-    mu, logvar = encode(model, data, batch_size)
+    mu, logvar = encode_data(model, data, batch_size)
     mu, var = mu.double(), logvar.double().exp()
     mean = mu.mean(0)
     centred = mu - mean
@@ -236,11 +249,11 @@ def elbo_surgery(model, data, n_samples: int = 10, batch_size: int = 500, seed: 
     compare the sum with) and ``log_n`` = log N, the largest the mutual information can be.
     """
     _require_posterior(model, "ELBO surgery")
-    _check_size(n_samples, "n_samples")
-    _check_size(batch_size, "batch_size")
+    positive_int(n_samples, "n_samples")
+    positive_int(batch_size, "batch_size")
     x = prepare(model, data, seed)
-    with _eval_mode(model), seeded(seed):
-        mu_all, logvar_all = torch.cat([torch.cat(model.encode(xb), -1) for xb in x.split(batch_size)]).chunk(2, -1)
+    mu_all, logvar_all = encode_batched(model, x, batch_size)
+    with eval_mode(model), seeded(seed):
         n = len(x)
         totals = torch.zeros(3, dtype=torch.float64, device=x.device)
         for start in range(0, n, batch_size):
@@ -264,11 +277,10 @@ def mmd_to_prior(model, data, n: int = 2000, kernel: str = "imq", batch_size: in
 
     Unbiased estimate (vaelab.mmd, eq. 5.4) with the kernel scale C = 2·z_dim; 0 in expectation when q(z) = p(z).
     """
-    _check_size(n, "n")
+    positive_int(n, "n")
     x = prepare(model, data, seed)[:n]
-    with _eval_mode(model), seeded(seed):
-        parts = [model.encode(xb) for xb in _batches(x, batch_size)]
-        mu, logvar = torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
+    mu, logvar = encode_batched(model, x, batch_size)
+    with eval_mode(model), seeded(seed):
         z = model.reparameterize(mu, logvar)
         p = model.prior.sample(len(z)).to(z)
         return float(mmd2(z.double(), p.double(), kernel))

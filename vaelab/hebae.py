@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import torch
 
+from .checks import choice, number
+from .gaussians import reparameterize
 from .models import VAE, ELBOTerms
 
 
@@ -54,8 +56,9 @@ def batch_moments(mu: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.T
 def gaussian_kl_full(mean: torch.Tensor, chol: torch.Tensor) -> torch.Tensor:
     """KL(N(β, Σ) || N(0, I)) = ½ [tr Σ + βᵀβ − k − log det Σ],  Σ = R Rᵀ given by its Cholesky factor R  (eq. 6.4).
 
-    log det Σ = 2 Σ_j log R_jj.  HEBAE's paper writes this without the ½ and, in its eq. 11, with −βᵀβ (its
-    appendix, eq. 17, has +βᵀβ, as here): its λ is twice ours.
+    log det Σ = 2 Σ_j log R_jj.  HEBAE's paper writes this without the ½ (its eqs. 16–17: λ[tr Σ − k − log|Σ| +
+    βᵀβ]), so its λ multiplies twice this KL: the paper's λ is our λ / 2, and the paper's λ = 1 is our λ = 2.  Its
+    eq. 11 also has −βᵀβ, a sign slip (the appendix's derivation gives +βᵀβ, as here).
     """
     k = mean.shape[-1]
     trace = chol.pow(2).sum((-2, -1))  # tr(R Rᵀ) = Σ_ij R_ij²
@@ -85,14 +88,11 @@ class HEBAE(VAE):
             importance-sampling proposal (still a valid lower bound on log p(x)).
     """
 
+    encoder_layout = "μ, then log σ_i²"
+
     def __init__(self, *args, reparameterization: str = "cholesky", momentum: float = 0.05, **kwargs):
-        if reparameterization not in REPARAMETERIZATIONS:
-            raise ValueError(
-                f"reparameterization must be one of {', '.join(map(repr, REPARAMETERIZATIONS))}, got "
-                f"{reparameterization!r}."
-            )
-        if not 0 < momentum <= 1:
-            raise ValueError(f"momentum must be in (0, 1], got {momentum!r}.")
+        choice(reparameterization, "reparameterization", REPARAMETERIZATIONS)
+        momentum = number(momentum, "momentum", low=0, low_open=True, high=1)
         super().__init__(*args, **kwargs)
         self.reparameterization, self.momentum = reparameterization, momentum
         self.register_buffer("running_sigma", torch.eye(self.z_dim))
@@ -104,12 +104,7 @@ class HEBAE(VAE):
 
     def encode_scale(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """μ(x_i) ``[N, z]`` and the per-example log σ_i² ``[N, 1]`` of eq. 6.2."""
-        h = self.encoder(x)
-        if h.shape[-1] != self.z_dim + 1:
-            raise ValueError(
-                f"The encoder returned shape {list(h.shape)}, but HEBAE's encoder must map x to [N, z_dim + 1] = "
-                f"[N, {self.z_dim + 1}] (μ, then log σ_i²)."
-            )
+        h = self._encoder_output(x)
         return h[..., :-1], h[..., -1:]
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -132,7 +127,7 @@ class HEBAE(VAE):
         else:
             r = chol if self.reparameterization == "cholesky" else chol.detach()
             noise = eps @ r.T  # each row: R ε
-        z = mu + torch.exp(0.5 * log_scale) * noise
+        z = reparameterize(mu, log_scale, eps=noise)  # z_i = μ(x_i) + σ_i R ε (eq. 6.6)
         recon = self.likelihood.log_prob(x, self.decode(z))
         if n_samples > 1:
             recon = recon.mean(0)

@@ -23,14 +23,9 @@ from collections.abc import Sequence
 
 import torch
 
+from .checks import choice, number
 from .mmd import KERNELS, mmd2
 from .models import VAE, ELBOTerms, Loss
-
-
-def _check_weight(value, what: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ValueError(f"{what} must be a finite number, got {value!r}.")
-    return float(value)
 
 
 class InfoVAE(VAE):
@@ -47,8 +42,8 @@ class InfoVAE(VAE):
 
     def __init__(self, *args, alpha: float = 0.0, lam: float = 1000.0, kernel: str = "imq",
                  kernel_scales: Sequence[float] = (1.0,), **kwargs):
-        alpha = _check_weight(alpha, "alpha (α)")
-        lam = _check_weight(lam, "lam (InfoVAE's λ)")
+        alpha = number(alpha, "alpha (α)")
+        lam = number(lam, "lam (InfoVAE's λ)")
         if alpha > 1:
             raise ValueError(
                 f"alpha = {alpha:g} > 1 gives the per-example KL the weight 1 − α = {1 - alpha:g} < 0, which rewards "
@@ -60,8 +55,7 @@ class InfoVAE(VAE):
                 "rewards q(z) for moving away from the prior (InfoVAE, eq. 5.1). Choose lam >= 1 − alpha "
                 f"(>= {1 - alpha:g} here); the paper's MMD runs use alpha = 0, lam = 1000."
             )
-        if kernel not in KERNELS[:2]:
-            raise ValueError(f"kernel must be 'imq' or 'rbf', got {kernel!r}.")
+        choice(kernel, "kernel", KERNELS[:2])
         super().__init__(*args, **kwargs)
         self.alpha, self.lam, self.kernel, self.kernel_scales = alpha, lam, kernel, tuple(kernel_scales)
         self.config.update(alpha=alpha, lam=lam, kernel=kernel, kernel_scales=list(self.kernel_scales))
@@ -82,7 +76,7 @@ class InfoVAE(VAE):
         recon, kl = recon.mean(), kl.mean()
         mmd = self.divergence(z)
         loss = kl_weight * (1 - self.alpha) * kl - recon + self.divergence_weight * mmd
-        return Loss(loss, recon, kl, mmd)
+        return Loss(loss, recon, kl, {"mmd2": mmd})
 
 
 class WAE(InfoVAE):
@@ -94,6 +88,7 @@ class WAE(InfoVAE):
     """
 
     deterministic_encoder = True
+    encoder_layout = "z = μ(x)"
 
     def __init__(self, *args, lam: float = 1000.0, kernel: str = "imq", kernel_scales: Sequence[float] = (1.0,),
                  **kwargs):
@@ -107,12 +102,7 @@ class WAE(InfoVAE):
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """z = μ(x); the returned log σ² is −∞ (a point mass), so moments such as ``aggregate_posterior`` hold."""
-        mu = self.encoder(x)
-        if mu.shape[-1] != self.z_dim:
-            raise ValueError(
-                f"The encoder returned shape {list(mu.shape)}, but a WAE's encoder must map x to [N, z_dim] = "
-                f"[N, {self.z_dim}]."
-            )
+        mu = self._encoder_output(x)
         return mu, torch.full_like(mu, -math.inf)
 
     def terms_and_codes(self, x: torch.Tensor, n_samples: int | None = None) -> tuple[ELBOTerms, torch.Tensor]:

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-LOG_2PI = math.log(2 * math.pi)
+from .gaussians import LOG_2PI
 
 
 class Bernoulli(nn.Module):

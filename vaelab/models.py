@@ -14,15 +14,22 @@ minimizes ``−(recon − λ·kl)`` averaged over a batch, λ the KL weight (λ 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Mapping, Sequence
+from types import MappingProxyType
 from typing import NamedTuple
 
 import torch
 from torch import nn
 
+from .checks import choice, positive_int
+from .gaussians import gaussian_log_prob, reparameterize
 from .likelihoods import make_likelihood
-from .nets import MLP, _check_size
-from .priors import StandardNormal, gaussian_log_prob
+from .nets import MLP, check_hidden
+from .priors import Prior, StandardNormal
+
+NO_PENALTIES: Mapping[str, torch.Tensor] = MappingProxyType({})
+PRECISIONS = ("float32", "bfloat16")
 
 
 class ELBOTerms(NamedTuple):
@@ -37,16 +44,17 @@ class ELBOTerms(NamedTuple):
 
 
 class Loss(NamedTuple):
-    """A batch's training loss −(recon − λ·kl) and the batch means of its parts (nats per example).
+    """A batch's training loss and the batch means of its parts (nats per example).
 
-    ``divergence`` is a batch-level penalty between q(z) and p(z) (MMD² for InfoVAE and WAE, chapter 5), ``None``
-    for models without one.
+    ``loss`` is what the optimizer minimizes: −(recon − λ·kl) for the VAE, plus each model's extra terms.
+    ``penalties`` names those extra batch-level terms (unweighted), e.g. ``{"mmd2": MMD²(q(z), p(z))}`` for InfoVAE
+    and the WAE (chapter 5); ``fit`` records each in ``History.penalties`` under its name.
     """
 
     loss: torch.Tensor
     recon: torch.Tensor
     kl: torch.Tensor
-    divergence: torch.Tensor | None = None
+    penalties: Mapping[str, torch.Tensor] = NO_PENALTIES
 
 
 class VAE(nn.Module):
@@ -77,29 +85,28 @@ class VAE(nn.Module):
         gamma: float = 0.1,
         learn_gamma: bool = False,
         n_samples: int = 1,
-        prior: nn.Module | None = None,
+        prior: Prior | None = None,
     ):
         super().__init__()
-        _check_size(x_dim, "x_dim")
-        _check_size(z_dim, "z_dim (the number of latent dimensions)")
-        _check_size(n_samples, "n_samples (L, samples per example)")
-        hidden = [hidden] if isinstance(hidden, int) else list(hidden)
+        x_dim = positive_int(x_dim, "x_dim")
+        z_dim = positive_int(z_dim, "z_dim (the number of latent dimensions)")
+        n_samples = positive_int(n_samples, "n_samples (L, samples per example)")
+        hidden = check_hidden(hidden)
         for module, what in ((encoder, "encoder"), (decoder, "decoder")):
-            if module is not None and not callable(module):
+            if module is not None and not isinstance(module, nn.Module):
                 raise TypeError(f"{what} must be a torch.nn.Module, got {type(module).__name__}.")
+        if prior is not None and not isinstance(prior, Prior):
+            raise TypeError(
+                f"prior must be a vaelab prior (a subclass of vaelab.priors.Prior, e.g. vl.VampPrior(500, {x_dim})), "
+                f"got {type(prior).__name__}: {prior!r}."
+            )
         self.x_dim, self.z_dim, self.n_samples = x_dim, z_dim, n_samples
         self.encoder = encoder if encoder is not None else MLP(x_dim, hidden, self.encoder_width(z_dim), activation)
         self.decoder = decoder if decoder is not None else MLP(z_dim, hidden[::-1], x_dim, activation)
         self.likelihood = make_likelihood(likelihood, gamma=gamma, learn_gamma=learn_gamma)
         self.prior = prior if prior is not None else StandardNormal(z_dim)
-        if hasattr(self.prior, "attach"):
-            self.prior.attach(self)  # e.g. VampPrior encodes its pseudo-inputs with this model's encoder
-        prior_z_dim = getattr(self.prior, "z_dim", None)
-        if prior_z_dim is not None and prior_z_dim != z_dim:
-            raise ValueError(
-                f"The prior is over {prior_z_dim} latent dimensions but the model has z_dim={z_dim}; build the prior "
-                f"with z_dim={z_dim}."
-            )
+        self.prior.attach(self)  # e.g. VampPrior encodes its pseudo-inputs with this model's encoder
+        self._network_dtype: torch.dtype | None = None  # set by network_precision("bfloat16")
         # What a checkpoint records to rebuild the model or to tell it apart from another one.
         self.config = {
             "x_dim": x_dim,
@@ -112,8 +119,10 @@ class VAE(nn.Module):
             "gamma": float(gamma),
             "learn_gamma": bool(learn_gamma),
             "n_samples": n_samples,
-            "prior": getattr(self.prior, "config", type(self.prior).__name__),
+            "prior": self.prior.config,
         }
+
+    encoder_layout = "μ then log σ²"  # what the encoder's outputs mean, for error messages
 
     @staticmethod
     def encoder_width(z_dim: int) -> int:
@@ -126,23 +135,53 @@ class VAE(nn.Module):
             return tensor.device
         return torch.device("cpu")
 
+    # -- running the networks ---------------------------------------------------------------------------------
+    def _run(self, network: nn.Module, inputs: torch.Tensor) -> torch.Tensor:
+        """``network(inputs)``, in bfloat16 under :meth:`network_precision`, the result always in float32."""
+        if self._network_dtype is None:
+            return network(inputs)
+        with torch.autocast(inputs.device.type, dtype=self._network_dtype):
+            return network(inputs).float()
+
+    @contextlib.contextmanager
+    def network_precision(self, precision: str = "float32"):
+        """Run the encoder and decoder at ``precision`` inside the block (``fit(precision=...)`` uses it).
+
+        ``"bfloat16"`` runs the two networks under ``torch.autocast`` and hands their outputs back in float32, so that
+        every formula of the loss (log-densities, KL, MMD, batch covariances, whose expanded squares would lose
+        digits in bfloat16's 8-bit mantissa) stays float32; parameters and optimizer stay float32 throughout.
+        """
+        precision = choice(precision, "precision", PRECISIONS,
+                           hint="float16 needs loss scaling, which fit does not do; use 'bfloat16'."
+                           if precision == "float16" else "")
+        previous = self._network_dtype
+        self._network_dtype = torch.bfloat16 if precision == "bfloat16" else None
+        try:
+            yield self
+        finally:
+            self._network_dtype = previous
+
+    def _encoder_output(self, x: torch.Tensor) -> torch.Tensor:
+        """The encoder's raw output, checked to have :meth:`encoder_width` features."""
+        h = self._run(self.encoder, x)
+        width = self.encoder_width(self.z_dim)
+        if h.shape[-1] != width:
+            raise ValueError(
+                f"The encoder returned shape {list(h.shape)}, but {type(self).__name__}'s encoder must map x to "
+                f"[N, {width}] ({self.encoder_layout}, z_dim = {self.z_dim}). Make its last layer output {width} "
+                "features."
+            )
+        return h
+
     # -- the encoder and the reparameterization trick ---------------------------------------------------------
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """q(z|x) = N(μ(x), diag σ²(x)): returns μ and log σ², each ``[N, z_dim]``."""
-        h = self.encoder(x)
-        if h.shape[-1] != 2 * self.z_dim:
-            raise ValueError(
-                f"The encoder returned shape {list(h.shape)}, but it must map x to [N, 2·z_dim] = "
-                f"[N, {2 * self.z_dim}] (μ then log σ²). Make its last layer output {2 * self.z_dim} features."
-            )
-        mu, logvar = h.chunk(2, dim=-1)
+        mu, logvar = self._encoder_output(x).chunk(2, dim=-1)
         return mu, logvar
 
     def reparameterize(self, mu: torch.Tensor, logvar: torch.Tensor, n_samples: int = 1) -> torch.Tensor:
         """z = μ + σ ⊙ ε, ε ~ N(0, I)  (chapter 1, eq. 1.4).  Shape ``[N, z]``, or ``[L, N, z]`` when L > 1."""
-        shape = mu.shape if n_samples == 1 else (n_samples, *mu.shape)
-        eps = torch.randn(shape, device=mu.device, dtype=mu.dtype)
-        return mu + torch.exp(0.5 * logvar) * eps
+        return reparameterize(mu, logvar, n_samples)
 
     def posterior_log_prob(self, z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
         """log q(z|x) for the diagonal Gaussian posterior (used by the importance-weighted estimate)."""
@@ -151,7 +190,7 @@ class VAE(nn.Module):
     # -- the decoder ------------------------------------------------------------------------------------------
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """The decoder's output: the likelihood's parameters (Bernoulli logits, Gaussian mean)."""
-        out = self.decoder(z)
+        out = self._run(self.decoder, z)
         if out.shape[-1] != self.x_dim:
             raise ValueError(
                 f"The decoder returned shape {list(out.shape)}, but it must map z to [N, x_dim] = [N, {self.x_dim}]"
@@ -186,6 +225,10 @@ class VAE(nn.Module):
         recon, kl = recon.mean(), kl.mean()
         return Loss(kl_weight * kl - recon, recon, kl)
 
+    def forward(self, x: torch.Tensor, kl_weight: float = 1.0) -> Loss:
+        """``model(x)`` is :meth:`loss`: the batch's training loss and its parts, for any PyTorch tooling."""
+        return self.loss(x, kl_weight)
+
     # -- using a trained model --------------------------------------------------------------------------------
     @torch.no_grad()
     def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
@@ -197,7 +240,7 @@ class VAE(nn.Module):
     @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """n new examples: z ~ p(z), then the data-space mean of p(x|z)."""
-        _check_size(n, "n (the number of samples)")
+        n = positive_int(n, "n (the number of samples)")
         return self.decode_mean(self.prior.sample(n, generator=generator))
 
     def check_data(self, x) -> torch.Tensor:

@@ -13,6 +13,8 @@ from collections.abc import Sequence
 
 from torch import nn
 
+from .checks import positive_int
+
 ACTIVATIONS = {
     "relu": nn.ReLU,
     "tanh": nn.Tanh,
@@ -49,10 +51,14 @@ class GatedLinear(nn.Module):
         return f"in_dim={self.in_dim}, out_dim={self.out_dim}"
 
 
-def _check_size(value, what: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{what} must be a positive integer, got {value!r}.")
-    return value
+def check_hidden(hidden) -> list[int]:
+    """The hidden-layer widths as a list of positive integers (one integer is one layer)."""
+    if isinstance(hidden, int) and not isinstance(hidden, bool):
+        hidden = [hidden]
+    if isinstance(hidden, (str, bytes)) or not isinstance(hidden, Sequence):
+        raise ValueError(f"hidden must be a list of hidden-layer widths, e.g. [300, 300] (or [] for none), got "
+                         f"{hidden!r}.")
+    return [positive_int(width, f"hidden[{i}] (a hidden layer width)") for i, width in enumerate(hidden)]
 
 
 class MLP(nn.Sequential):
@@ -64,18 +70,13 @@ class MLP(nn.Sequential):
     """
 
     def __init__(self, in_dim: int, hidden: Sequence[int], out_dim: int, activation: str = "relu"):
-        _check_size(in_dim, "in_dim")
-        _check_size(out_dim, "out_dim")
-        if isinstance(hidden, int):
-            hidden = [hidden]
-        hidden = list(hidden)
-        for i, width in enumerate(hidden):
-            _check_size(width, f"hidden[{i}] (a hidden layer width)")
-        if activation not in ACTIVATIONS and activation != GATED:
+        in_dim, out_dim = positive_int(in_dim, "in_dim"), positive_int(out_dim, "out_dim")
+        hidden = check_hidden(hidden)
+        if not isinstance(activation, str) or (activation not in ACTIVATIONS and activation != GATED):
             raise ValueError(f"Unknown activation {activation!r}; choose one of {sorted([*ACTIVATIONS, GATED])}.")
         layers: list[nn.Module] = []
         widths = [in_dim, *hidden]
-        for a, b in zip(widths[:-1], widths[1:]):
+        for a, b in zip(widths[:-1], widths[1:], strict=True):
             layers += [GatedLinear(a, b)] if activation == GATED else [nn.Linear(a, b), ACTIVATIONS[activation]()]
         layers.append(nn.Linear(widths[-1], out_dim))
         super().__init__(*layers)

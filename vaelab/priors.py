@@ -1,21 +1,26 @@
-"""Priors p(z) and the KL regularizer they put on the encoder.
+"""Priors p(z): what keeps the latent code in shape, and the regularizer each puts on the encoder.
 
-Every model of the book answers one question differently: *what keeps the latent code in shape?*  Here the answer
-is an object with
+Every model of the book answers one question differently: *what keeps the latent code in shape?*  A prior here is
+a :class:`Prior`, a small ``nn.Module`` in the spirit of ``torch.distributions`` whose methods every prior fills in:
 
-- ``log_prob(z)``: log p(z) summed over latent dimensions (used by the importance-weighted log-likelihood);
-- ``sample(n)``: z ~ p(z) (used to generate data);
-- ``kl(mu, logvar, z)``: the per-example regularizer KL(q(z|x) || p(z)) of the ELBO, in closed form where one
-  exists, else a Monte Carlo estimate from the reparameterized sample ``z``.
+- ``log_prob(z)``: log p(z) summed over latent dimensions (the importance-weighted log-likelihood uses it);
+- ``sample(n)``: z ~ p(z) (to generate data);
+- ``kl(mu, logvar, z)``: the per-example regularizer KL(q(z|x) || p(z)) of the ELBO, in closed form where one exists,
+  else (the default) the Monte Carlo estimate log q(z|x) − log p(z) at the reparameterized sample ``z``;
+- ``attach(model)``: called once by the model that owns the prior (VampPrior encodes its pseudo-inputs with the
+  model's encoder);
+- ``normalized``: ``False`` when ``log_prob`` is known only up to a constant (the implicit prior).
 
-This file also holds the diagonal-Gaussian formulas every chapter uses (chapter 1, eqs. 1.5 and 1.6, and the
-pairwise form of 1.5 for mixtures).  The priors: ``StandardNormal`` (chapter 1), ``VampPrior`` (chapter 3) and
-``ImplicitPrior`` with its ``DensityRatio`` network (chapter 4).  A prior may also have
+A prior that trains something of its own besides the model's loss uses two optional hooks, which ``fit`` calls with
+no knowledge of what they do: ``after_step(model, x, optimizer)`` after every model step on the batch ``x``, and
+``after_epoch(model, x, optimizer, batch_size, generator)`` after every epoch.  ``optimizer`` is an Adam optimizer
+that ``fit`` builds, checkpoints and resumes for ``auxiliary_parameters()`` at ``auxiliary_lr``; those parameters are
+kept out of the model's own optimizer.  Each hook returns named statistics (``{"discriminator_loss": tensor}``) that
+``History.auxiliary`` records by name.  The implicit prior trains its density-ratio network T_ψ this way; the
+VampPrior keeps its projected pseudo-inputs inside the data range.
 
-- ``attach(model)``: called by the model that owns it (VampPrior encodes its pseudo-inputs with the model's encoder);
-- ``discriminator`` and ``discriminator_loss(z)``: a part that ``fit`` trains with its own optimizer, alternately
-  with the model (the implicit prior's density ratio);
-- ``normalized = False``: ``log_prob`` is known only up to a constant.
+The priors: ``StandardNormal`` (chapter 1), ``VampPrior`` (chapter 3) and ``ImplicitPrior`` with its
+``DensityRatio`` network (chapter 4).  The Gaussian formulas they share are in ``vaelab.gaussians``.
 """
 
 from __future__ import annotations
@@ -26,35 +31,86 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from .nets import MLP, _check_size as _check_count
+from .checks import choice, number, positive_int
+from .gaussians import (
+    gaussian_kl,
+    gaussian_log_prob,
+    gaussian_log_prob_pairwise,
+    reparameterize,
+    standard_normal_log_prob,
+)
+from .nets import MLP
 
-LOG_2PI = math.log(2 * math.pi)
-
-
-def gaussian_log_prob(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-    """log N(z; μ, diag σ²) = −½ Σ_j [log 2π + log σ_j² + (z_j − μ_j)² / σ_j²]      (chapter 1, eq. 1.5)"""
-    return -0.5 * (LOG_2PI + logvar + (z - mu).pow(2) * torch.exp(-logvar)).sum(-1)
-
-
-def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-    """KL(N(μ, diag σ²) || N(0, I)) = ½ Σ_j (μ_j² + σ_j² − 1 − log σ_j²)              (chapter 1, eq. 1.6)"""
-    return 0.5 * (mu.pow(2) + logvar.exp() - 1 - logvar).sum(-1)
+__all__ = ["Prior", "StandardNormal", "VampPrior", "DensityRatio", "fit_density_ratio", "ImplicitPrior"]
 
 
-def standard_normal_log_prob(z: torch.Tensor) -> torch.Tensor:
-    """log N(z; 0, I) = −½ Σ_j (z_j² + log 2π)  (eq. 1.5 with μ = 0, σ = 1)"""
-    return -0.5 * (z.pow(2) + LOG_2PI).sum(-1)
+class Prior(nn.Module):
+    """The interface of a prior p(z) over ``z_dim`` latent dimensions (see the module's notes).
+
+    Subclasses fill in :meth:`log_prob` and :meth:`sample`, and override :meth:`kl` where the KL term has a closed
+    form.  ``z_dim`` may be left ``None`` until :meth:`attach` learns it from the model.
+    """
+
+    normalized: bool = True  # log_prob is a normalized log-density
+    auxiliary_lr: float = 1e-3  # learning rate of the optimizer fit builds for auxiliary_parameters()
+
+    def __init__(self, z_dim: int | None = None):
+        super().__init__()
+        self.z_dim = None if z_dim is None else positive_int(z_dim, "z_dim")
+
+    @property
+    def config(self) -> str:
+        """A short description recorded in checkpoints, to tell one prior from another."""
+        return type(self).__name__
+
+    def attach(self, model) -> None:
+        """Called once by the model that owns this prior: learn or check the number of latent dimensions."""
+        if self.z_dim is None:
+            self.z_dim = model.z_dim
+        elif self.z_dim != model.z_dim:
+            raise ValueError(
+                f"The prior is over {self.z_dim} latent dimensions but the model has z_dim={model.z_dim}; build the "
+                f"prior with z_dim={model.z_dim}."
+            )
+
+    def log_prob(self, z: torch.Tensor) -> torch.Tensor:
+        """log p(z) for every row of ``z`` ``[..., z_dim]``: returns ``[...]``."""
+        raise NotImplementedError(f"{type(self).__name__} must define log_prob(z).")
+
+    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """``n`` samples z ~ p(z), ``[n, z_dim]``."""
+        raise NotImplementedError(f"{type(self).__name__} must define sample(n, generator=None).")
+
+    def kl(self, mu: torch.Tensor, logvar: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """KL(q(z|x) || p(z)) per example: by default the Monte Carlo estimate log q(z|x) − log p(z) at the
+        reparameterized sample ``z`` (``[N, z]`` or ``[L, N, z]``), with q(z|x) = N(μ, diag σ²) (eq. 1.5)."""
+        return gaussian_log_prob(z, mu, logvar) - self.log_prob(z)
+
+    # -- training hooks (optional) ---------------------------------------------------------------------------
+    def auxiliary_parameters(self) -> list[nn.Parameter]:
+        """Parameters trained by this prior's hooks with their own optimizer, not by the model's loss."""
+        return []
+
+    def after_step(self, model, x: torch.Tensor, optimizer) -> dict[str, torch.Tensor]:
+        """Called by ``fit`` after every model step on the batch ``x``; returns named statistics."""
+        return {}
+
+    def after_epoch(self, model, x: torch.Tensor, optimizer, batch_size: int,
+                    generator: torch.Generator) -> dict[str, torch.Tensor]:
+        """Called by ``fit`` after every epoch with the epoch's training data ``x``; returns named statistics."""
+        return {}
 
 
-class StandardNormal(nn.Module):
+class StandardNormal(Prior):
     """The standard VAE prior p(z) = N(0, I), with the KL term in closed form (Kingma & Welling, 2014)."""
 
     def __init__(self, z_dim: int):
-        super().__init__()
-        _check_count(z_dim, "z_dim")
-        self.z_dim = z_dim
-        self.config = "StandardNormal"
+        super().__init__(positive_int(z_dim, "z_dim"))
         self.register_buffer("_anchor", torch.zeros(()), persistent=False)  # follows .to(device)
+
+    @property
+    def config(self) -> str:
+        return "StandardNormal"
 
     def log_prob(self, z: torch.Tensor) -> torch.Tensor:
         """log N(z; 0, I) = −½ Σ_j (z_j² + log 2π)"""
@@ -62,24 +118,12 @@ class StandardNormal(nn.Module):
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         a = self._anchor
-        return torch.randn(n, self.z_dim, generator=generator, device=a.device, dtype=a.dtype)
+        return torch.randn(positive_int(n, "n (the number of samples)"), self.z_dim, generator=generator,
+                           device=a.device, dtype=a.dtype)
 
     def kl(self, mu: torch.Tensor, logvar: torch.Tensor, z: torch.Tensor | None = None) -> torch.Tensor:
-        """Closed-form KL(q(z|x) || N(0, I)); the sample ``z`` is not needed."""
+        """Closed-form KL(q(z|x) || N(0, I)) (eq. 1.6); the sample ``z`` is not needed."""
         return gaussian_kl(mu, logvar)
-
-
-def gaussian_log_prob_pairwise(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-    """log N(z_n; μ_k, diag σ_k²) for every row z_n of ``z`` ``[..., D]`` and every component k of ``mu``,
-    ``logvar`` ``[K, D]``: returns ``[..., K]``.
-
-    Eq. 1.5 with its square expanded, Σ_j (z_j − μ_kj)² / σ_kj² = z² · w_k − 2 z · (μ_k w_k) + μ_k² · w_k with
-    w_k = 1/σ_k², so that the sums over j are matrix products: memory grows like N·K, not N·K·D.  This is what
-    makes a mixture of K = 500 components (VampPrior) or of a whole data set (ELBO surgery) cheap.
-    """
-    w = torch.exp(-logvar)  # 1/σ²,  [K, D]
-    square = z.pow(2) @ w.T - 2 * (z @ (mu * w).T) + (mu.pow(2) * w).sum(-1)
-    return -0.5 * (square + logvar.sum(-1) + z.shape[-1] * LOG_2PI)
 
 
 def _check_prior_inputs(what: str, x_dim: int, pseudo_inputs: torch.Tensor) -> None:
@@ -90,7 +134,7 @@ def _check_prior_inputs(what: str, x_dim: int, pseudo_inputs: torch.Tensor) -> N
         )
 
 
-class VampPrior(nn.Module):
+class VampPrior(Prior):
     """The variational mixture of posteriors prior (Tomczak & Welling, 2018), chapter 3:
 
         p(z) = (1/K) Σ_k q(z | u_k)                                                        (eq. 3.4)
@@ -114,8 +158,8 @@ class VampPrior(nn.Module):
     def __init__(self, n_components: int = 500, x_dim: int = 784, init: torch.Tensor | None = None,
                  bounds: tuple[float, float] | None = (0.0, 1.0), seed: int = 0):
         super().__init__()
-        _check_count(n_components, "n_components (K, the number of pseudo-inputs)")
-        _check_count(x_dim, "x_dim")
+        n_components = positive_int(n_components, "n_components (K, the number of pseudo-inputs)")
+        x_dim = positive_int(x_dim, "x_dim")
         if init is None:
             generator = torch.Generator().manual_seed(seed)
             init = 0.05 + 0.01 * torch.randn(n_components, x_dim, generator=generator)
@@ -127,7 +171,10 @@ class VampPrior(nn.Module):
         self.n_components, self.x_dim, self.bounds = n_components, x_dim, bounds
         self.u = nn.Parameter(init)  # the pseudo-inputs, before clipping to the data range
         self._encode = None
-        self.config = f"VampPrior(K={n_components})"
+
+    @property
+    def config(self) -> str:
+        return f"VampPrior(K={self.n_components})"
 
     def attach(self, model) -> None:
         """Use ``model.encode`` for the mixture components (called by the VAE that owns this prior)."""
@@ -136,12 +183,9 @@ class VampPrior(nn.Module):
                 f"The VampPrior's pseudo-inputs have x_dim={self.x_dim} features, but the model's data have "
                 f"{model.x_dim}. Build it with VampPrior(n_components, x_dim={model.x_dim})."
             )
+        super().attach(model)
         # a plain attribute, not a submodule: the encoder's weights belong to the model, not to the prior
         object.__setattr__(self, "_encode", model.encode)
-
-    @property
-    def z_dim(self) -> int | None:
-        return None if self._encode is None else self._encode.__self__.z_dim
 
     def pseudo_inputs(self) -> torch.Tensor:
         """u_k clipped to the data range: what the encoder sees."""
@@ -160,14 +204,10 @@ class VampPrior(nn.Module):
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """Ancestral sampling from the mixture: a component k uniformly at random, then z ~ q(z | u_k)."""
+        n = positive_int(n, "n (the number of samples)")
         mu, logvar = self.components()
         k = torch.randint(self.n_components, (n,), generator=generator, device=mu.device)
-        eps = torch.randn(n, mu.shape[1], generator=generator, device=mu.device, dtype=mu.dtype)
-        return mu[k] + torch.exp(0.5 * logvar[k]) * eps
-
-    def kl(self, mu: torch.Tensor, logvar: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-        """Monte Carlo KL(q(z|x) || p(z)) ≈ log q(z|x) − log p(z) at the reparameterized sample z."""
-        return gaussian_log_prob(z, mu, logvar) - self.log_prob(z)
+        return reparameterize(mu[k], logvar[k], generator=generator)
 
 
 class DensityRatio(nn.Module):
@@ -182,7 +222,7 @@ class DensityRatio(nn.Module):
 
     def __init__(self, dim: int, hidden: Sequence[int] = (100, 100), activation: str = "relu"):
         super().__init__()
-        _check_count(dim, "dim (the dimension of the samples)")
+        dim = positive_int(dim, "dim (the dimension of the samples)")
         self.dim = dim
         self.net = MLP(dim, hidden, 1, activation)
 
@@ -213,8 +253,7 @@ def fit_density_ratio(q_samples, p_samples, hidden: Sequence[int] = (64, 64), ep
             raise ValueError(f"{name} contains NaN or infinite values.")
     if q.shape[1] != p.shape[1]:
         raise ValueError(f"q_samples have dimension {q.shape[1]} but p_samples {p.shape[1]}; both must be [N, dim].")
-    _check_count(epochs, "epochs")
-    _check_count(batch_size, "batch_size")
+    epochs, batch_size = positive_int(epochs, "epochs"), positive_int(batch_size, "batch_size")
     generator = torch.Generator().manual_seed(seed)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
@@ -233,17 +272,17 @@ def fit_density_ratio(q_samples, p_samples, hidden: Sequence[int] = (64, 64), ep
     return ratio.eval()
 
 
-class ImplicitPrior(nn.Module):
+class ImplicitPrior(Prior):
     """The implicit optimal prior (Takahashi et al., 2019), chapter 4: the aggregated posterior q(z) as the prior,
     without a model of q(z).  Its KL term is
 
-        KL(q(z|x) || q(z)) = KL(q(z|x) || N(0, I)) − E_q(z|x)[log q(z)/N(z; 0, I)]
-                           ≈ KL(q(z|x) || N(0, I)) − T_ψ(z),   z ~ q(z|x)                 (eq. 4.5)
+        KL(q(z|x) || q(z)) = KL(q(z|x) || N(0, I)) − E_q(z|x)[log q(z)/N(z; 0, I)]                        (eq. 4.1)
+                           ≈ KL(q(z|x) || N(0, I)) − T_ψ(z),   z ~ q(z|x)                                 (eq. 4.4)
 
     with the closed-form Gaussian KL (eq. 1.6) and a :class:`DensityRatio` T_ψ trained, alternately with the VAE,
-    to tell encoder samples z ~ q(z) from z ~ N(0, I).  ``fit`` does the alternation: after every VAE batch
-    (``every="batch"``) or every VAE epoch (``every="epoch"``) it takes ``steps`` discriminator steps (batches, or
-    epochs of batches) with its own Adam optimizer at ``lr``.
+    to tell encoder samples z ~ q(z) from z ~ N(0, I).  T_ψ is this prior's auxiliary network: through the
+    :class:`Prior` hooks, after every VAE batch (``every="batch"``) or every VAE epoch (``every="epoch"``) ``fit``
+    lets it take ``steps`` discriminator steps (batches, or epochs of batches) with its own Adam optimizer at ``lr``.
 
     The prior density is only known up to its normalizing constant, log p(z) = log N(z; 0, I) + T(z) + const, so
     the importance-weighted "log-likelihood" of such a model is not a bound on log p(x): ``log_prob`` says so with
@@ -254,30 +293,56 @@ class ImplicitPrior(nn.Module):
 
     def __init__(self, z_dim: int, hidden: Sequence[int] = (100, 100), activation: str = "relu",
                  every: str = "batch", steps: int = 1, lr: float = 1e-3):
-        super().__init__()
-        _check_count(z_dim, "z_dim")
-        if every not in ("batch", "epoch"):
-            raise ValueError(f"every must be 'batch' or 'epoch' (when the discriminator trains), got {every!r}.")
-        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-            raise ValueError(
-                f"steps must be an integer >= 1 (discriminator updates per VAE {every}), got {steps!r}. With no "
-                "discriminator steps T(z) would stay at its random start and the KL estimate would be meaningless."
-            )
-        if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
-            raise ValueError(f"lr (the discriminator's learning rate) must be a finite number > 0, got {lr!r}.")
-        self.z_dim, self.every, self.steps, self.lr = z_dim, every, steps, float(lr)
+        super().__init__(positive_int(z_dim, "z_dim"))
+        every = choice(every, "every (when the discriminator trains)", ("batch", "epoch"))
+        steps = positive_int(steps, "steps (discriminator updates per VAE " + every + ")",
+                             hint="With no discriminator steps T(z) would stay at its random start and the KL "
+                                  "estimate would be meaningless.")
+        self.every, self.steps = every, steps
+        self.lr = self.auxiliary_lr = number(lr, "lr (the discriminator's learning rate)", low=0, low_open=True)
         self.ratio = DensityRatio(z_dim, hidden, activation)  # T_ψ
-        self.config = f"ImplicitPrior(every={every}, steps={steps})"
 
     @property
-    def discriminator(self) -> nn.Module:
-        """The module ``fit`` trains with its own optimizer, on :meth:`discriminator_loss`."""
-        return self.ratio
+    def config(self) -> str:
+        return f"ImplicitPrior(every={self.every}, steps={self.steps})"
 
+    # -- the density ratio T_ψ, trained through the Prior hooks --------------------------------------------------
     def discriminator_loss(self, z_q: torch.Tensor) -> torch.Tensor:
         """Eq. 4.2 with z_q ~ q(z) (encoder samples, detached) against as many z ~ N(0, I)."""
         return self.ratio.loss(z_q.detach(), torch.randn_like(z_q))
 
+    def auxiliary_parameters(self) -> list[nn.Parameter]:
+        return list(self.ratio.parameters())
+
+    def _ratio_step(self, model, x: torch.Tensor, optimizer) -> torch.Tensor:
+        """One update of T_ψ on encoder samples z ~ q(z|x) of the batch ``x`` (eq. 4.2)."""
+        with torch.no_grad():
+            mu, logvar = model.encode(x)
+            z = model.reparameterize(mu, logvar)
+        loss = self.discriminator_loss(z)
+        optimizer.zero_grad(set_to_none=True)  # also drops the gradients the VAE's loss left on T_ψ
+        loss.backward()
+        optimizer.step()
+        return loss.detach()
+
+    def after_step(self, model, x: torch.Tensor, optimizer) -> dict[str, torch.Tensor]:
+        """``every="batch"``: ``steps`` updates of T_ψ on the batch the model just trained on."""
+        if self.every != "batch":
+            return {}
+        return {"discriminator_loss": torch.stack([self._ratio_step(model, x, optimizer) for _ in range(self.steps)])}
+
+    def after_epoch(self, model, x: torch.Tensor, optimizer, batch_size: int,
+                    generator: torch.Generator) -> dict[str, torch.Tensor]:
+        """``every="epoch"``: ``steps`` epochs of T_ψ updates over the epoch's data, in random batches."""
+        if self.every != "epoch":
+            return {}
+        losses = []
+        for _ in range(self.steps):
+            order = torch.randperm(len(x), device=x.device, generator=generator)
+            losses += [self._ratio_step(model, x[index], optimizer) for index in order.split(batch_size)]
+        return {"discriminator_loss": torch.stack(losses)}
+
+    # -- the distribution -----------------------------------------------------------------------------------------
     def log_prob(self, z: torch.Tensor) -> torch.Tensor:
         """Unnormalized log q(z) ≈ log N(z; 0, I) + T(z)."""
         return standard_normal_log_prob(z) + self.ratio(z)
@@ -287,7 +352,7 @@ class ImplicitPrior(nn.Module):
         """Monte Carlo estimate of log Z = log E_N(0,I)[exp T(z)], the constant ``log_prob`` leaves out (0 when T is
         exactly log q/p).  Subtract it from an importance-weighted estimate to normalize the prior; like every such
         estimate it is biased low for finite ``n`` (Jensen), and noisy when q(z) is far from N(0, I)."""
-        _check_count(n, "n (the number of samples)")
+        n = positive_int(n, "n (the number of samples)")
         anchor = next(self.ratio.parameters())
         generator = torch.Generator(device=anchor.device).manual_seed(seed)
         t = torch.cat([self.ratio(torch.randn(len(chunk), self.z_dim, generator=generator, device=anchor.device))
@@ -297,11 +362,13 @@ class ImplicitPrior(nn.Module):
     def sample(self, n: int, generator: torch.Generator | None = None, candidates: int = 32) -> torch.Tensor:
         """Sampling-importance-resampling: ``candidates`` draws from N(0, I) per sample, one kept with probability
         ∝ exp T(z) ≈ q(z)/p(z).  (The paper does not sample; this is our addition, exact as candidates → ∞.)"""
+        n = positive_int(n, "n (the number of samples)")
+        candidates = positive_int(candidates, "candidates")
         anchor = next(self.ratio.parameters())
         z = torch.randn(n, candidates, self.z_dim, generator=generator, device=anchor.device, dtype=anchor.dtype)
         pick = torch.multinomial(torch.softmax(self.ratio(z), dim=-1), 1, generator=generator).squeeze(-1)
         return z[torch.arange(n, device=z.device), pick]
 
     def kl(self, mu: torch.Tensor, logvar: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-        """Eq. 4.5: closed-form KL to N(0, I) minus T_ψ at the reparameterized sample."""
+        """Eq. 4.4: closed-form KL to N(0, I) minus T_ψ at the reparameterized sample."""
         return gaussian_kl(mu, logvar) - self.ratio(z)

@@ -1,0 +1,230 @@
+"""What training leaves behind: the per-epoch :class:`History`, checkpoint files, and the random state that makes a
+resumed run end exactly where an uninterrupted one would.
+
+A checkpoint is a ``torch.save`` file written atomically (a temporary file, flushed, then renamed over the old one)
+and read with ``torch.load(weights_only=True)``, so that no code runs from the file.  ``fit`` writes one after every
+epoch with the optimizer and random states; ``save_checkpoint`` writes a finished model.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import NamedTuple
+
+import torch
+
+from ._version import __version__
+
+__all__ = ["History", "Checkpoint", "save_checkpoint", "load_checkpoint", "CHECKPOINT_FORMAT"]
+
+CHECKPOINT_FORMAT = "vaelab-checkpoint/1"
+
+
+@dataclass
+class History:
+    """Per-epoch training record (nats per example).  ``test_*`` stay empty when ``fit`` had no test set.
+
+    ``recon`` is E_q[log p(x|z)], ``kl`` the KL term, ``elbo = recon − kl`` and ``loss`` the training loss
+    (−(recon − λ·kl) for the VAE, plus each model's extra terms); ``train_*`` are averages over the epoch's batches,
+    ``test_*`` are evaluated after the epoch.  ``penalties`` holds each named extra term of the loss by its name
+    (e.g. ``"mmd2"`` for InfoVAE and the WAE, unweighted batch means); ``auxiliary`` the statistics a prior's training
+    hooks return (e.g. ``"discriminator_loss"``, the implicit prior's logistic loss).  ``kl_weight`` is λ at the end
+    of each epoch (it grows during a warm-up), ``lr`` the model's learning rate during each epoch (it falls under a
+    step decay), ``seconds`` the training time of each epoch (test evaluation excluded).
+    """
+
+    epoch: list[int] = field(default_factory=list)
+    train_loss: list[float] = field(default_factory=list)
+    train_elbo: list[float] = field(default_factory=list)
+    train_recon: list[float] = field(default_factory=list)
+    train_kl: list[float] = field(default_factory=list)
+    test_elbo: list[float] = field(default_factory=list)
+    test_recon: list[float] = field(default_factory=list)
+    test_kl: list[float] = field(default_factory=list)
+    kl_weight: list[float] = field(default_factory=list)
+    lr: list[float] = field(default_factory=list)
+    seconds: list[float] = field(default_factory=list)
+    penalties: dict[str, list[float]] = field(default_factory=dict)
+    auxiliary: dict[str, list[float]] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.epoch)
+
+    @property
+    def discriminator_loss(self) -> list[float]:
+        """The implicit prior's discriminator loss per epoch (``auxiliary["discriminator_loss"]``), or ``[]``."""
+        return self.auxiliary.get("discriminator_loss", [])
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> History:
+        series = {f.name: list(d.get(f.name, [])) for f in fields(cls) if f.name not in ("penalties", "auxiliary")}
+        penalties = {name: list(v) for name, v in dict(d.get("penalties", {})).items()}
+        auxiliary = {name: list(v) for name, v in dict(d.get("auxiliary", {})).items()}
+        # checkpoints written before named penalties: one "divergence" slot (MMD²) and a discriminator loss
+        if d.get("train_divergence"):
+            penalties.setdefault("mmd2", list(d["train_divergence"]))
+        if d.get("discriminator_loss"):
+            auxiliary.setdefault("discriminator_loss", list(d["discriminator_loss"]))
+        return cls(**series, penalties=penalties, auxiliary=auxiliary)
+
+    def rows(self) -> list[dict[str, float]]:
+        """One dict per epoch with every recorded value (named penalties as ``train_<name>``); a series that was not
+        recorded (no test set, no penalty) is absent, so every row has the same keys."""
+        columns: dict[str, list] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name == "penalties":
+                columns.update({f"train_{name}": v for name, v in value.items()})
+            elif f.name == "auxiliary":
+                columns.update(value)
+            elif value:
+                columns[f.name] = value
+        kept = {name: v for name, v in columns.items() if len(v) == len(self)}
+        return [{name: v[i] for name, v in kept.items()} for i in range(len(self))]
+
+    def to_csv(self, path: str | os.PathLike) -> Path:
+        """Write :meth:`rows` as a CSV file (one line per epoch) and return its path."""
+        path = Path(path)
+        rows = self.rows()
+        with open(path, "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=list(rows[0]) if rows else ["epoch"])
+            writer.writeheader()
+            writer.writerows(rows)
+        return path
+
+    def __repr__(self) -> str:
+        if not self.epoch:
+            return "History(no epochs)"
+        last = f"train ELBO {self.train_elbo[-1]:.2f}"
+        if self.test_elbo:
+            last += f", test ELBO {self.test_elbo[-1]:.2f}"
+        return f"History({len(self)} epochs; last: {last} nats)"
+
+
+class Checkpoint(NamedTuple):
+    model: torch.nn.Module
+    history: History
+    epoch: int
+
+
+# --------------------------------------------------------------------------------------------------------------
+# files
+# --------------------------------------------------------------------------------------------------------------
+def atomic_save(obj, path: Path) -> None:
+    """Write to a temporary file beside ``path``, flush it to disk, then rename: never a half-written checkpoint."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def read_checkpoint(path: Path) -> dict:
+    """The checkpoint's contents, loaded with ``weights_only=True``, after checking that it is a vaelab checkpoint."""
+    if not path.exists():
+        raise FileNotFoundError(f"No checkpoint at {path}.")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001 - any unreadable file gets the same advice
+        raise ValueError(
+            f"Could not read the checkpoint {path}: it is corrupted, truncated or not a vaelab checkpoint "
+            f"({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}). Delete it to start afresh."
+        ) from err
+    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(f"{path} is not a vaelab checkpoint (no '{CHECKPOINT_FORMAT}' marker).")
+    return state
+
+
+def check_same_model(model, state: dict, path: Path) -> None:
+    """Refuse a checkpoint written by another kind of model, naming the difference."""
+    problems = []
+    if state["model_class"] != type(model).__name__:
+        problems.append(f"it holds a {state['model_class']}, not a {type(model).__name__}")
+    config = getattr(model, "config", {})
+    for key in sorted(set(config) | set(state["model_config"])):
+        if config.get(key) != state["model_config"].get(key):
+            problems.append(f"{key}={state['model_config'].get(key)!r} there, {config.get(key)!r} here")
+    own = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    saved = {k: tuple(v.shape) for k, v in state["model_state"].items()}
+    if own != saved and not problems:
+        diff = sorted(set(own.items()) ^ set(saved.items()))[:4]
+        problems.append(f"its parameters differ in name or shape: {diff}")
+    if problems:
+        raise ValueError(
+            f"The checkpoint {path} belongs to another model: " + "; ".join(problems) + ". Build the model with the "
+            "same settings, or use another checkpoint path."
+        )
+
+
+def save_checkpoint(model, path, history: History | None = None, **extra) -> None:
+    """Save ``model`` (and optionally its training history) atomically to ``path``."""
+    state = {
+        "format": CHECKPOINT_FORMAT,
+        "vaelab_version": __version__,
+        "model_class": type(model).__name__,
+        "model_config": dict(getattr(model, "config", {})),
+        "model_state": model.state_dict(),
+        "history": (history or History()).as_dict(),
+        "epoch": len(history) if history is not None else 0,
+        **extra,
+    }
+    atomic_save(state, Path(path))
+
+
+def load_checkpoint(path, model=None) -> Checkpoint:
+    """Load a checkpoint (with ``torch.load(weights_only=True)``: no code runs from the file).
+
+    With ``model`` given, the saved parameters are loaded into it after checking that the checkpoint belongs to the
+    same kind of model.  Without it, a ``VAE`` is rebuilt from the saved configuration (models with custom
+    encoder/decoder modules must be passed in).
+    """
+    path = Path(path)
+    state = read_checkpoint(path)
+    if model is None:
+        from .models import VAE  # the only model that can be rebuilt from its configuration alone
+
+        config = dict(state["model_config"])
+        custom = config.get("encoder") or config.get("decoder") or config.get("prior", "StandardNormal") != "StandardNormal"
+        if state["model_class"] != "VAE" or custom:
+            raise ValueError(
+                f"The checkpoint {path} holds a {state['model_class']} with custom parts ({config}); build the "
+                "model yourself and pass it: load_checkpoint(path, model=...)."
+            )
+        for key in ("prior", "encoder", "decoder"):
+            config.pop(key, None)
+        model = VAE(**config)
+    check_same_model(model, state, path)
+    model.load_state_dict(state["model_state"])
+    return Checkpoint(model, History.from_dict(state["history"]), int(state["epoch"]))
+
+
+# --------------------------------------------------------------------------------------------------------------
+# random state
+# --------------------------------------------------------------------------------------------------------------
+def rng_state(generator: torch.Generator) -> dict:
+    """The global torch (and CUDA) random state and the state of ``fit``'s data generator."""
+    state = {"torch": torch.get_rng_state(), "data": generator.get_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(generator: torch.Generator, state: dict) -> None:
+    torch.set_rng_state(state["torch"])
+    generator.set_state(state["data"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
