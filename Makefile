@@ -1,10 +1,11 @@
 # vaelab: the two commands of the README.
 #
 #   make book   build the HTML book (_build/html), executing every chapter; any warning fails the build
-#   make test   run the whole test suite: pytest unit tests and nbval over every chapter notebook
+#   make test   run the whole test suite: the lint gate (make lint), pytest unit tests and nbval over every chapter
 #
-# and two helpers:
+# and some helpers:
 #
+#   make lint          the lint gate alone (ruff check ., settings in pyproject.toml)
 #   make vendor        fetch MathJax, require.js and the Jupyter widget manager (npm pack, pinned) into
 #                      _vendor/, so that the built HTML needs no network; `make book` runs it (a no-op once done)
 #   make browser-test  open every page of the built book in headless Chromium, offline (browser_tests/);
@@ -36,13 +37,17 @@ VENDOR := _vendor
 # notebooks run in the kernel of this virtual environment, not one from the user's Jupyter settings
 export JUPYTER_PREFER_ENV_PATH := 1
 
-.PHONY: book test venv vendor browser-test student student-book clean
+.PHONY: book test lint venv vendor browser-test student student-book clean
 
 book: $(STAMP) vendor
 	$(BIN)/jupyter-book build . -W -n --keep-going
 
-test: $(STAMP)
+test: $(STAMP) lint
 	$(BIN)/python -m pytest tests --nbval-lax --nbval-current-env --nbval-cell-timeout=600 book
+
+# The lint gate (ruff: pyflakes, pycodestyle, import order, bugbear; settings in pyproject.toml), before the tests.
+lint: $(STAMP)
+	$(BIN)/ruff check .
 
 venv: $(STAMP)
 

@@ -100,7 +100,8 @@ def pythae_networks(deterministic=False):
     class Encoder(BaseEncoder):
         def __init__(self):
             super().__init__()
-            self.net = nn.Sequential(nn.Linear(784, HIDDEN), nn.ReLU(), nn.Linear(HIDDEN, Z if deterministic else 2 * Z))
+            out = Z if deterministic else 2 * Z
+            self.net = nn.Sequential(nn.Linear(784, HIDDEN), nn.ReLU(), nn.Linear(HIDDEN, out))
 
         def forward(self, x):
             h = self.net(x.reshape(len(x), -1))
@@ -221,7 +222,7 @@ def main():
     ratios = {k: median[a] / median[b] for k, (a, b) in pairs.items()}
     # the same ratio within each round (runs next to each other share the machine's mood), then the median
     per_round = {k: [statistics.median(sa[args.warmup:]) / statistics.median(sb[args.warmup:])
-                     for sa, sb in zip(raw[a], raw[b])] for k, (a, b) in pairs.items()}
+                     for sa, sb in zip(raw[a], raw[b], strict=True)] for k, (a, b) in pairs.items()}
     targets = {"fit/hand": f"<= {FIT_TARGET}", "fit/hand (default Adam)": "none: for information",
                "pythae/fit": f">= {PYTHAE_TARGET}"}
     met = {"fit/hand": ratios["fit/hand"] <= FIT_TARGET, "fit/hand (default Adam)": True}

@@ -2,7 +2,8 @@
 
 The k samples are drawn in chunks of at most ``chunk_elements`` decoder outputs, so peak memory should not grow with
 k once a chunk is full, and should follow the chunk size instead: the script runs k = 100, 1000, 5000 at the default
-chunk (``vaelab.evaluate.default_chunk_elements``: 2^22 on a CPU, 2^24 on a GPU), then k = 5000 at other chunks.  Each run in a fresh subprocess (so that the process's peak resident memory, or CUDA's peak allocation, belongs
+chunk (``vaelab.evaluate.default_chunk_elements``: 2^22 on a CPU, 2^24 on a GPU), then k = 5000 at other chunks.
+Each run in a fresh subprocess (so that the process's peak resident memory, or CUDA's peak allocation, belongs
 to that k alone) on the VampPrior paper's architecture (784-300-300-40, K = 500 VampPrior; untrained: the cost does
 not depend on the weights).
 
@@ -45,7 +46,8 @@ def one(k: int, n: int, device: str, chunk: int = 0) -> dict:
     seconds = time.perf_counter() - began
     peak_mb = (torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda"
                else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
-    return {"k": k, "chunk": chunk, "n": n, "seconds": seconds, "peak_mb": peak_mb, "rss_before_mb": before / 1024, "value": value}
+    return {"k": k, "chunk": chunk, "n": n, "seconds": seconds, "peak_mb": peak_mb, "rss_before_mb": before / 1024,
+            "value": value}
 
 
 def main():
@@ -77,7 +79,8 @@ def main():
              "call (torch, the model and the data).", "",
              "| k | chunk (decoder outputs) | samples per chunk | seconds | seconds per 1,000 images | peak MB "
              "| added MB |", "|---:|---:|---:|---:|---:|---:|---:|"]
-    lines += [f"| {r['k']} | {r['chunk']:,}{' (default)' if i < len(args.ks) else ''} | {max(1, min(r['k'], r['chunk'] // (100 * 784)))} | "
+    lines += [f"| {r['k']} | {r['chunk']:,}{' (default)' if i < len(args.ks) else ''} | "
+              f"{max(1, min(r['k'], r['chunk'] // (100 * 784)))} | "
               f"{r['seconds']:.1f} | {1000 * r['seconds'] / r['n']:.1f} | {r['peak_mb']:.0f} | "
               f"{r['peak_mb'] - (0 if device == 'cuda' else r['rss_before_mb']):.0f} |" for i, r in enumerate(rows)]
     largest = rows[len(args.ks) - 1]

@@ -35,8 +35,8 @@ from pathlib import Path
 import torch
 
 import vaelab
-from vaelab.priors import LOG_2PI
-from vaelab.train import _networks_at, make_optimizer
+from vaelab.gaussians import LOG_2PI
+from vaelab.train import make_optimizer
 
 HERE = Path(__file__).resolve().parent
 INDUCTOR_CACHE = HERE / ".inductor-cache"  # this script's own, emptied at the start of a run (git-ignored)
@@ -64,7 +64,8 @@ def model_of(kind, device):
 
 # ---- 1. profile --------------------------------------------------------------------------------------------------
 def profile(kind, x, device, top=8):
-    from torch.profiler import ProfilerActivity, profile as torch_profile
+    from torch.profiler import ProfilerActivity
+    from torch.profiler import profile as torch_profile
 
     model = model_of(kind, device)
     vaelab.fit(model, x[:500], epochs=1, device=device, progress=False)  # warm-up
@@ -94,7 +95,6 @@ def epoch_seconds(x, device, epochs, *, kind="vae", broadcast=False, fused=True,
         model.prior.log_prob = lambda z, prior=model.prior: broadcast_log_prob(prior, z)
     optimizer = make_optimizer(model, 1e-3) if fused else torch.optim.Adam(model.parameters(), lr=1e-3)
     step_loss = torch.compile(lambda xb: model.loss(xb).loss) if compiled else (lambda xb: model.loss(xb).loss)
-    networks = _networks_at("bfloat16" if bf16 else "float32", model, device)
     seconds, compile_seconds = [], None
     for epoch in range(epochs):
         sync(device)
@@ -102,7 +102,7 @@ def epoch_seconds(x, device, epochs, *, kind="vae", broadcast=False, fused=True,
         x_epoch = torch.bernoulli(x)
         total = torch.zeros((), device=device)
         for index in torch.randperm(len(x), device=device).split(100):
-            with networks:
+            with model.network_precision("bfloat16" if bf16 else "float32"):
                 loss = step_loss(x_epoch[index])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -141,7 +141,8 @@ def precision_quality(device, epochs=8):
     x = vaelab.load("mnist", split="train", source="subset", verbose=False)
     test = vaelab.binarize(vaelab.load("mnist", split="test", source="subset", verbose=False))
     kw = dict(x_dim=784, z_dim=20, hidden=[500], activation="relu")
-    makers = {"VAE": lambda: vaelab.VAE(**kw), "VampPrior K = 100": lambda: vaelab.VAE(**kw, prior=vaelab.VampPrior(100, 784)),
+    makers = {"VAE": lambda: vaelab.VAE(**kw),
+              "VampPrior K = 100": lambda: vaelab.VAE(**kw, prior=vaelab.VampPrior(100, 784)),
               "InfoVAE": lambda: vaelab.InfoVAE(**kw), "HEBAE": lambda: vaelab.HEBAE(**kw)}
     rows = []
     for name, make in makers.items():
@@ -210,12 +211,13 @@ def main():
         mine, other = LABELS[name]
         lines.append(f"| {name}: {mine} vs {other} | {kind} | {a:.3f} | {b:.3f} | {b / a:.2f} |")
         if compile_s is not None:
-            notes.append(f"- `compile`: the longest first epoch, compilation included, took {compile_s:.1f} s (an empty "
-                         "inductor cache at the start of the run).")
+            notes.append(f"- `compile`: the longest first epoch, compilation included, took {compile_s:.1f} s (an "
+                         "empty inductor cache at the start of the run).")
         print(lines[-1], flush=True)
     lines += [""] + notes
     if args.only is None:
-        lines += ["", "## `fit(precision=\"bfloat16\")` against float32: 8 epochs on 8,000 digits, test ELBO on 2,000", "",
+        lines += ["", "## `fit(precision=\"bfloat16\")` against float32: 8 epochs on 8,000 digits, test ELBO on 2,000",
+                  "",
                   "| model | float32 s | bfloat16 s | speed-up | float32 test ELBO | bfloat16 test ELBO |",
                   "|---|---:|---:|---:|---:|---:|", *precision_quality(device)]
     out = HERE / "results" / f"profile_{device.type}.md"

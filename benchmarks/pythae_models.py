@@ -27,9 +27,9 @@ import statistics
 from pathlib import Path
 
 import torch
+from fit_speed import BATCH, HIDDEN, LR, PYTHAE_TARGET, EpochClock, Z, machine_info, pythae_networks, train_with_pythae
 
 import vaelab
-from fit_speed import BATCH, HIDDEN, LR, PYTHAE_TARGET, Z, EpochClock, machine_info, pythae_networks, train_with_pythae
 from vaelab.mmd import WAE_SCALES
 
 MODELS = ("vamp", "wae", "infovae")
@@ -42,8 +42,8 @@ def vaelab_model(kind):
     if kind == "vamp":
         return vaelab.VAE(**common, prior=vaelab.VampPrior(K, 784))
     if kind == "wae":
-        return vaelab.WAE(**common, lam=WAE_LAM, kernel_scales=WAE_SCALES, likelihood="gaussian", gamma=0.5)
-    return vaelab.InfoVAE(**common, alpha=INFO_ALPHA, lam=INFO_LAM, kernel_scales=WAE_SCALES)
+        return vaelab.WAE(**common, mmd_lambda=WAE_LAM, kernel_scales=WAE_SCALES, likelihood="gaussian", gamma=0.5)
+    return vaelab.InfoVAE(**common, alpha=INFO_ALPHA, mmd_lambda=INFO_LAM, kernel_scales=WAE_SCALES)
 
 
 def run_vaelab(kind, x, epochs, device):

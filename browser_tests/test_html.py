@@ -15,10 +15,9 @@ from __future__ import annotations
 import glob
 from pathlib import Path
 
+import pagecheck
 import pytest
 import yaml
-
-import pagecheck
 from conftest import ROOT
 
 SOURCE_SUFFIXES = (".ipynb", ".md", ".rst")

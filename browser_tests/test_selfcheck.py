@@ -16,10 +16,9 @@ import shutil
 import sys
 from pathlib import Path
 
+import pagecheck
 import pytest
 import yaml
-
-import pagecheck
 from conftest import ROOT
 
 sys.path.insert(0, str(ROOT / "_ext"))

@@ -1,7 +1,7 @@
 """Make the student edition of the book: the chapters with every solution removed and the code to complete marked.
 
     python scripts/student_edition.py                 # notebooks and pages in _student/ (make student)
-    python scripts/student_edition.py --html          # ... and the HTML book in _student/_build/html (make student-book)
+    python scripts/student_edition.py --html   # ... and the HTML book in _student/_build/html (make student-book)
 
 For every chapter notebook it
 

@@ -42,7 +42,8 @@ def main():
         for path in chapters():
             nb = nbformat.read(book / path.name, as_version=4)
             began = time.perf_counter()
-            NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(book)}}).execute()
+            client = NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(book)}})
+            client.execute()
             seconds = time.perf_counter() - began
             rows.append((path.stem, seconds))
             print(f"{path.stem}: {seconds:.0f} s", flush=True)

@@ -3,10 +3,10 @@
     python scripts/train_feature_classifier.py            # writes vaelab/weights/feature_classifier.pt
 
 One 20-class network for 28×28 grey images: classes 0–9 are MNIST digits (the 8,000 shipped training digits),
-10–19 the Fashion-MNIST classes (60,000 training images; the digits are repeated 4 times to balance the two, from the Debian package dataset-fashion-mnist, the
-cache or a download).  Seeded and single-threaded, so a rerun writes the same weights; a few minutes on one CPU
-core.  Prints the test accuracies that vaelab/weights/README.md records.  The weights are stored as float16
-(about 210 KB).
+10–19 the Fashion-MNIST classes (60,000 training images; the digits are repeated 4 times to balance the two, from the
+Debian package dataset-fashion-mnist, the cache or a download).  Seeded and single-threaded, so a rerun writes the
+same weights; a few minutes on one CPU core.  Prints the test accuracies that vaelab/weights/README.md records.  The
+weights are stored as float16 (about 210 KB).
 """
 
 from __future__ import annotations
@@ -62,7 +62,8 @@ def main():
         model.eval()
         print(f"epoch {epoch + 1}: loss {loss.item():.3f}, {time.perf_counter() - began:.0f} s", flush=True)
     with torch.no_grad():  # features / their RMS over the training images: order 1, as KID's kernel assumes
-        model.feature_scale.fill_(torch.cat([model.body(model.as_images(b)).pow(2).mean(1) for b in x.split(2000)]).mean().sqrt())
+        squares = torch.cat([model.body(model.as_images(b)).pow(2).mean(1) for b in x.split(2000)])
+        model.feature_scale.fill_(squares.mean().sqrt())
     digits = accuracy(model, x_test[:n_digits], y_test[:n_digits])
     clothes = accuracy(model, x_test[n_digits:], y_test[n_digits:])
     print(f"feature scale (RMS): {model.feature_scale.item():.3f}")

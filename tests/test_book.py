@@ -35,17 +35,6 @@ def test_each_chapter_checks_the_library_version_in_its_first_code_cell(path):
     assert "google.colab" in first
 
 
-def test_require_version_names_the_problem_and_the_fix():
-    assert vl.require_version(vl.__version__) == vl.__version__
-    major, minor, patch = (int(p) for p in vl.__version__.split("."))
-    with pytest.raises(RuntimeError, match=r"written for vaelab .* `pip install 'vaelab=="):
-        vl.require_version(f"{major}.{minor + 1}.0")
-    with pytest.warns(UserWarning, match="patch release"):
-        vl.require_version(f"{major}.{minor}.{patch + 1}")
-    with pytest.raises(ValueError, match="Not a version number"):
-        vl.require_version("latest")
-
-
 def test_the_instructor_page_lists_every_exercise_once_with_its_checker():
     page = (ROOT / "book" / "instructors.md").read_text()
     rows = re.findall(r"^\| (ex-\S+) \| (\d) \|.*\| (✓|—) \|$", page, re.M)

@@ -5,6 +5,7 @@ one download test serves files from a local HTTP server."""
 import gzip
 import hashlib
 import http.server
+import math
 import struct
 import threading
 import urllib.request
@@ -15,6 +16,7 @@ import numpy as np
 import pytest
 import torch
 
+import vaelab as vl
 from vaelab import data as D
 
 
@@ -276,7 +278,7 @@ def test_debian_fashion_mnist_if_installed():
     test = D.load("fashion-mnist", split="test", verbose=False)
     assert train.shape == (60000, 784) and test.shape == (10000, 784)
     assert torch.equal(test.labels.bincount(), torch.full((10,), 1000))
-    assert train.source == str(folder) and 0 <= train.min() and train.max() <= 1
+    assert train.source == str(folder) and train.min() >= 0 and train.max() <= 1
 
 
 # ----------------------------------------------------------------------------------------- errors: names and args
@@ -393,3 +395,22 @@ def test_download_with_wrong_checksum_falls_back_once(local_mirror, monkeypatch,
 
     monkeypatch.setattr(D, "_fetch", fetch)  # not tried again in this session
     assert "subset" in D.load("mnist", split="test", verbose=False).source
+
+
+def test_manifold_data_lie_on_an_r_dimensional_manifold():
+    x = vl.manifold(500, r=2, d=10, seed=0)
+    assert x.shape == (500, 10) and x.labels.shape == (500, 2)
+    assert float(x.var(0).mean()) == pytest.approx(1.0, rel=0.2)
+    # locally r-dimensional: in small neighbourhoods 2 singular values dominate (the rest is curvature) ...
+    dense = vl.manifold(5000, r=2, d=10, seed=0)
+    for centre in dense[:5]:
+        near = dense[(dense - centre).norm(dim=1).argsort()[:12]]
+        s = torch.linalg.svdvals(near - near.mean(0))
+        assert s[2] < 0.15 * s[1] and s[3] < 0.02 * s[1]
+    # ... but not globally flat: the manifold is curved, more than r principal directions carry variance
+    assert int((torch.linalg.svdvals(dense - dense.mean(0)) > 0.05 * math.sqrt(len(dense))).sum()) > 2
+    assert torch.equal(vl.manifold(50, 2, 10, seed=0), vl.manifold(50, 2, 10, seed=0))
+    test = vl.manifold(50, 2, 10, seed=0, split="test")
+    assert not torch.equal(test, vl.manifold(50, 2, 10, seed=0))
+    with pytest.raises(ValueError, match="smaller than the ambient"):
+        vl.manifold(10, r=5, d=5)

@@ -1,55 +1,18 @@
-"""The importance-weighted log-likelihood against a model whose log p(x) is known exactly: a linear Gaussian VAE.
-
-Decoder x = W z + b + noise, noise ~ N(0, γ I), prior z ~ N(0, I): probabilistic PCA, whose marginal is
-p(x) = N(x; b, W Wᵀ + γ I) in closed form and whose posterior is q*(z|x) = N(M⁻¹Wᵀ(x − b), γ M⁻¹), M = WᵀW + γI.
+"""vaelab.evaluate: the importance-weighted log-likelihood and the ELBO against a model whose log p(x) is known
+exactly, a linear Gaussian VAE; active units and the KL per dimension; the aggregate posterior's moments against
+samples of the mixture, ELBO surgery against the closed-form KL, the MMD to the prior against codes that are the prior.
+(The linear Gaussian VAE, probabilistic PCA, is ``helpers.ppca``.)
 """
 
 import math
+from itertools import pairwise
 
 import pytest
 import torch
+from helpers import GAMMA, X_DIM, Z_DIM, implicit_model, ppca, small_data, small_model, vamp_model
 from torch import distributions as D
-from torch import nn
 
 import vaelab as vl
-
-X_DIM, Z_DIM, GAMMA = 6, 2, 0.3
-
-
-class LinearEncoder(nn.Module):
-    """x ↦ (A x + c, log σ²) with a constant log-variance: enough to hold the exact PPCA posterior."""
-
-    def __init__(self, A, c, logvar):
-        super().__init__()
-        self.A, self.c, self.logvar = nn.Parameter(A), nn.Parameter(c), nn.Parameter(logvar)
-
-    def forward(self, x):
-        mu = x @ self.A.T + self.c
-        return torch.cat([mu, self.logvar.expand_as(mu)], dim=-1)
-
-
-def ppca(posterior_scale=1.0, mean_shift=0.0, seed=0):
-    """A PPCA model as a vaelab VAE, its exact log p(x), and data drawn from it."""
-    g = torch.Generator().manual_seed(seed)
-    W = torch.randn(X_DIM, Z_DIM, generator=g)
-    b = torch.randn(X_DIM, generator=g)
-    decoder = nn.Linear(Z_DIM, X_DIM)
-    with torch.no_grad():
-        decoder.weight.copy_(W)
-        decoder.bias.copy_(b)
-    M = W.T @ W + GAMMA * torch.eye(Z_DIM)
-    posterior_cov = GAMMA * torch.linalg.inv(M)
-    A = torch.linalg.solve(M, W.T)  # posterior mean M⁻¹Wᵀ(x − b)
-    c = -A @ b + mean_shift
-    # a diagonal Gaussian encoder: the exact posterior's marginal variances, optionally widened
-    logvar = torch.log(posterior_cov.diagonal() * posterior_scale)
-    model = vl.VAE(
-        x_dim=X_DIM, z_dim=Z_DIM, likelihood="gaussian", gamma=GAMMA,
-        encoder=LinearEncoder(A, c, logvar), decoder=decoder,
-    )
-    marginal = D.MultivariateNormal(b, W @ W.T + GAMMA * torch.eye(X_DIM))
-    x = marginal.sample((300,))
-    return model, marginal.log_prob(x).mean().item(), x
 
 
 def test_log_likelihood_recovers_exact_ppca_log_likelihood_within_a_tenth_of_a_nat():
@@ -73,7 +36,7 @@ def test_with_the_exact_posterior_every_importance_weight_is_p_of_x():
         model.encoder.c.copy_(-model.encoder.A @ b)
         model.encoder.logvar.copy_(torch.log(GAMMA / M.diagonal()))
     exact_per_example = D.MultivariateNormal(b, W @ W.T + GAMMA * torch.eye(X_DIM)).log_prob(x)
-    estimate = vl.log_likelihood(model, x, k=3, per_example=True)
+    estimate = vl.log_likelihood(model, x, k=3, per_example=True, proposal="encoder")
     torch.testing.assert_close(estimate, exact_per_example, atol=1e-4, rtol=0)
     # and the ELBO is then tight on average: KL(q || p(z|x)) = 0
     assert abs(vl.elbo(model, x, n_samples=200) - exact_per_example.mean().item()) < 0.02
@@ -84,7 +47,7 @@ def test_elbo_is_below_the_estimate_which_grows_with_k_on_average():
     bound = vl.elbo(model, x, n_samples=50)
     estimates = [vl.log_likelihood(model, x, k=k, seed=0) for k in (1, 10, 100, 1000)]
     assert bound < estimates[1]
-    assert all(a < b for a, b in zip(estimates, estimates[1:])), estimates
+    assert all(a < b for a, b in pairwise(estimates)), estimates
     assert estimates[-1] <= exact + 0.05
 
 
@@ -157,12 +120,61 @@ def test_log_likelihood_rejects_a_bad_number_of_samples(k):
         vl.log_likelihood(model, x, k=k)
 
 
-def test_samples_and_reconstructions_are_data_space_means():
+def test_log_likelihood_warns_that_the_implicit_prior_is_unnormalized():
+    model = implicit_model()
+    with pytest.warns(UserWarning, match="unnormalized"):
+        value = vl.log_likelihood(model, small_data(20), k=10)
+    assert math.isfinite(value)
+
+
+# --------------------------------------------------------------------------------------- q(z) and ELBO surgery
+def test_aggregate_posterior_moments_match_samples_of_the_mixture():
+    model = small_model()
+    x = torch.bernoulli(small_data(300))
+    stats = vl.aggregate_posterior(model, x)
+    mu, logvar = vl.encode_data(model, x)
+    g = torch.Generator().manual_seed(0)
+    z = (mu.double() + torch.exp(0.5 * logvar.double()) * torch.randn(400, *mu.shape, generator=g,
+                                                                         dtype=torch.float64)).reshape(-1, 3)
+    assert torch.allclose(stats.mean, z.mean(0), atol=0.02)
+    assert torch.allclose(stats.covariance, torch.cov(z.T), atol=0.02)
+    assert torch.allclose(stats.correlation.diagonal(), torch.ones(3, dtype=torch.float64))
+    assert math.isclose(stats.logdet, float(torch.logdet(stats.covariance)), rel_tol=1e-9)
+
+
+def test_elbo_surgery_parts_add_up_to_the_average_kl():
     torch.manual_seed(0)
-    model = vl.VAE(x_dim=20, z_dim=2, hidden=[8])
-    samples = model.sample(7, generator=torch.Generator().manual_seed(0))
-    assert samples.shape == (7, 20) and samples.min() >= 0 and samples.max() <= 1
-    rec = model.reconstruct(torch.rand(4, 20))
-    assert rec.shape == (4, 20) and not rec.requires_grad
-    assert math.isclose(float(model.sample(3, generator=torch.Generator().manual_seed(1)).sum()),
-                        float(model.sample(3, generator=torch.Generator().manual_seed(1)).sum()))
+    model = small_model()
+    x = torch.bernoulli(small_data(200))
+    vl.fit(model, x, epochs=3, batch_size=50, progress=False)
+    parts = vl.elbo_surgery(model, x, n_samples=400)
+    assert 0 < parts["mutual_info"] <= parts["log_n"] + 1e-9
+    assert parts["marginal_kl"] > 0
+    assert math.isclose(parts["sum"], parts["kl"], rel_tol=0.02), parts  # Monte Carlo vs the closed-form KL
+    assert math.isclose(parts["kl"], vl.elbo_parts(model, x)["kl"], rel_tol=1e-4)
+
+
+def test_elbo_surgery_of_an_encoder_that_ignores_x_has_no_mutual_information():
+    model = small_model()
+    with torch.no_grad():
+        model.encoder[-1].weight.zero_()  # every q(z|x) is the same Gaussian, so q(z) is that Gaussian
+    parts = vl.elbo_surgery(model, torch.bernoulli(small_data(100)), n_samples=50)
+    assert abs(parts["mutual_info"]) < 1e-5
+    assert math.isclose(parts["marginal_kl"], parts["kl"], rel_tol=0.05)  # Monte Carlo vs closed form
+
+
+def test_elbo_surgery_with_a_vampprior_adds_up_exactly():
+    parts = vl.elbo_surgery(vamp_model(), torch.bernoulli(small_data(100)), n_samples=5)
+    assert math.isclose(parts["sum"], parts["kl"], rel_tol=1e-5, abs_tol=1e-5)
+
+
+# ------------------------------------------------------------------------------------------ the MMD to the prior
+def test_mmd_to_prior_of_a_model_whose_codes_are_the_prior_is_near_zero():
+    class Identity(torch.nn.Module):  # encoder: x ↦ (μ = x, log σ² = log 1e-8): q(z) is the data distribution
+        def forward(self, x):
+            return torch.cat([x, torch.full_like(x, math.log(1e-8))], -1)
+
+    model = vl.VAE(x_dim=3, z_dim=3, likelihood="gaussian", encoder=Identity())
+    g = torch.Generator().manual_seed(0)
+    assert abs(vl.mmd_to_prior(model, torch.randn(2000, 3, generator=g))) < 2e-3
+    assert vl.mmd_to_prior(model, torch.randn(2000, 3, generator=g) * 2) > 0.02

@@ -69,7 +69,8 @@ def test_the_template_runs_and_says_it_is_not_done(label, capsys):
 
 WRONG = [
     ("ex-1-kl", lambda m1, s1, m2, s2: torch.log(s2 / s1) + (s1 + (m1 - m2) ** 2) / (2 * s2) - 0.5, "σ instead of σ²"),
-    ("ex-1-kl", lambda m1, s1, m2, s2: torch.log(s1 / s2) + (s2**2 + (m1 - m2) ** 2) / (2 * s1**2) - 0.5, "not symmetric"),
+    ("ex-1-kl", lambda m1, s1, m2, s2: torch.log(s1 / s2) + (s2**2 + (m1 - m2) ** 2) / (2 * s1**2) - 0.5,
+     "not symmetric"),
     ("ex-1-kl", lambda m1, s1, m2, s2: kl(m1, s1, m2, s2) + 0.5, "Off by the constant"),
     ("ex-1-kl", lambda m1, s1, m2, s2: 2 * kl(m1, s1, m2, s2), "factor of 2"),
     ("ex-1-kl", lambda m1, s1, m2, s2: None, "forget the `return`"),

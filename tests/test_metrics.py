@@ -2,6 +2,7 @@
 feature classifier's accuracy, and clear errors."""
 
 import math
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -23,7 +24,7 @@ def test_fd_of_a_set_with_itself_is_zero_and_grows_with_a_shift():
     a = gaussian(500, [0.0] * 4, [1.0] * 4, 0)
     assert abs(frechet_distance(a, a)) < 1e-8
     values = [frechet_distance(a, a + shift) for shift in (0.0, 0.5, 1.0, 2.0)]
-    assert all(x < y for x, y in zip(values, values[1:]))
+    assert all(x < y for x, y in pairwise(values))
     assert values[2] == pytest.approx(4 * 1.0**2, rel=1e-6)  # a pure shift by 1 in 4 dimensions: ‖Δm‖² = 4
 
 
@@ -48,7 +49,10 @@ def test_fd_is_symmetric():
 
 def test_kid_equals_a_direct_double_loop_on_one_subset():
     a, b = gaussian(6, [0.0] * 3, [1.0] * 3, 5), gaussian(6, [0.3] * 3, [1.0] * 3, 6)
-    k = lambda x, y: (float(x @ y) / 3 + 1) ** 3
+
+    def k(x, y):
+        return (float(x @ y) / 3 + 1) ** 3
+
     n = 6
     xx = sum(k(a[i], a[j]) for i in range(n) for j in range(n) if i != j) / (n * (n - 1))
     yy = sum(k(b[i], b[j]) for i in range(n) for j in range(n) if i != j) / (n * (n - 1))
@@ -59,10 +63,12 @@ def test_kid_equals_a_direct_double_loop_on_one_subset():
 
 def test_kid_is_unbiased_and_detects_a_shift():
     same = [kernel_inception_distance(gaussian(100, [0.0] * 4, [1.0] * 4, 2 * s),
-                                      gaussian(100, [0.0] * 4, [1.0] * 4, 2 * s + 1), n_subsets=1)[0] for s in range(200)]
+                                      gaussian(100, [0.0] * 4, [1.0] * 4, 2 * s + 1), n_subsets=1)[0]
+            for s in range(200)]
     mean, sem = sum(same) / len(same), torch.tensor(same).std().item() / math.sqrt(len(same))
     assert abs(mean) < 3 * sem
-    shifted, _ = kernel_inception_distance(gaussian(500, [0.0] * 4, [1.0] * 4, 0), gaussian(500, [0.5] * 4, [1.0] * 4, 1))
+    shifted, _ = kernel_inception_distance(gaussian(500, [0.0] * 4, [1.0] * 4, 0),
+                                           gaussian(500, [0.5] * 4, [1.0] * 4, 1))
     assert shifted > 20 * sem
 
 

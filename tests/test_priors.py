@@ -1,39 +1,25 @@
-"""VampPrior, the density-ratio trick, the implicit prior, warm-up, the aggregate posterior and ELBO surgery
-against independent references (torch.distributions, closed forms, direct computations)."""
+"""vaelab.priors: the standard normal, the VampPrior, the density-ratio trick and the implicit prior against
+independent references (torch.distributions, closed forms, direct computations)."""
 
 import math
 
 import pytest
 import torch
+from helpers import diagonal_normal, implicit_model, params, results, same, small_data, vamp_model
 from torch import distributions as D
 from torch import nn
 
 import vaelab as vl
-from vaelab.train import kl_weight_at
-
-from test_train import params, results, same, small_data, small_model
 
 
-def diagonal_normal(mu, logvar):
-    return D.Independent(D.Normal(mu, torch.exp(0.5 * logvar)), 1)
-
-
-def test_pairwise_log_density_matches_torch_distributions_for_every_pair():
-    g = torch.Generator().manual_seed(0)
-    z, mu, logvar = torch.randn(7, 3, 5, generator=g).double(), torch.randn(4, 5, generator=g).double(), \
-        torch.randn(4, 5, generator=g).double()
-    expected = diagonal_normal(mu, logvar).log_prob(z.unsqueeze(-2))  # [7, 3, 4]
-    assert torch.allclose(vl.gaussian_log_prob_pairwise(z, mu, logvar), expected, atol=1e-10)
-    # and agrees with the elementwise eq. 1.5 in float32, far from the means too
-    z32 = 4 * torch.randn(50, 5, generator=g)
-    mu32, lv32 = mu.float(), (0.3 * logvar - 2).float()
-    direct = vl.gaussian_log_prob(z32.unsqueeze(-2), mu32, lv32)
-    assert torch.allclose(vl.gaussian_log_prob_pairwise(z32, mu32, lv32), direct, rtol=1e-5, atol=1e-2)
-
-
-def vamp_model(k=6, x_dim=30, z_dim=3, seed=0, **kw):
-    torch.manual_seed(seed)
-    return vl.VAE(x_dim=x_dim, z_dim=z_dim, hidden=[16], prior=vl.VampPrior(k, x_dim, seed=seed, **kw))
+def test_standard_normal_prior_log_prob_and_sample():
+    prior = vl.StandardNormal(3)
+    z = torch.randn(10, 3)
+    torch.testing.assert_close(prior.log_prob(z), D.Normal(0.0, 1.0).log_prob(z).sum(-1))
+    samples = prior.sample(20000, generator=torch.Generator().manual_seed(0))
+    assert samples.shape == (20000, 3)
+    torch.testing.assert_close(samples.mean(0), torch.zeros(3), atol=0.03, rtol=0)
+    torch.testing.assert_close(samples.var(0), torch.ones(3), atol=0.05, rtol=0)
 
 
 def test_vampprior_log_prob_is_the_mixture_of_the_pseudo_inputs_posteriors():
@@ -150,11 +136,6 @@ def test_density_ratio_bad_input():
 
 
 # --------------------------------------------------------------------------------------- the implicit prior
-def implicit_model(seed=0, **kw):
-    torch.manual_seed(seed)
-    return vl.VAE(x_dim=30, z_dim=3, hidden=[16], prior=vl.ImplicitPrior(3, hidden=[16], **kw))
-
-
 def test_implicit_prior_kl_is_the_gaussian_kl_minus_the_density_ratio():
     model = implicit_model()
     mu, logvar = torch.randn(5, 3), torch.randn(5, 3)
@@ -212,22 +193,6 @@ def test_implicit_prior_resumes_exactly_with_its_discriminator(tmp_path):
     assert same(params(loaded.prior), params(uninterrupted.prior))
 
 
-def test_a_checkpoint_with_a_learned_prior_asks_for_the_model():
-    model = vamp_model()
-    path = "/tmp/vaelab-test-vamp.pt"
-    vl.save_checkpoint(model, path)
-    with pytest.raises(ValueError, match="pass it"):
-        vl.load_checkpoint(path)
-    assert same(params(vl.load_checkpoint(path, model=vamp_model(seed=3)).model), params(model))
-
-
-def test_log_likelihood_warns_that_the_implicit_prior_is_unnormalized():
-    model = implicit_model()
-    with pytest.warns(UserWarning, match="unnormalized"):
-        value = vl.log_likelihood(model, small_data(20), k=10)
-    assert math.isfinite(value)
-
-
 def test_implicit_prior_samples_follow_exp_t_times_the_standard_normal():
     prior = vl.ImplicitPrior(1, hidden=[4])
     # make T(z) = relu(z) − relu(−z) = z exactly: then q(z) ∝ N(z; 0, 1) e^z = N(z; 1, 1)
@@ -251,86 +216,6 @@ def test_implicit_prior_samples_follow_exp_t_times_the_standard_normal():
 def test_implicit_prior_bad_settings(kwargs, message):
     with pytest.raises(ValueError, match=message):
         vl.ImplicitPrior(3, **kwargs)
-
-
-# --------------------------------------------------------------------------------------- λ and its warm-up
-def test_warm_up_grows_lambda_linearly_then_holds_it():
-    assert [kl_weight_at(s, 2.0, 4) for s in (1, 2, 4, 9)] == [0.5, 1.0, 2.0, 2.0]
-    assert kl_weight_at(1, 0.7, 0) == 0.7
-    history = vl.fit(small_model(), small_data(), epochs=4, batch_size=50, warmup=2, kl_weight=2.0, progress=False)
-    assert history.kl_weight == [1.0, 2.0, 2.0, 2.0]
-
-
-def test_warm_up_changes_training_and_bad_values_are_refused():
-    x = small_data()
-    a, b = small_model(), small_model()
-    vl.fit(a, x, epochs=2, batch_size=50, progress=False)
-    vl.fit(b, x, epochs=2, batch_size=50, progress=False, warmup=2)
-    assert not same(params(a), params(b))
-    for bad in (-1, 1.5, True):
-        with pytest.raises(ValueError, match="warmup must be an integer"):
-            vl.fit(small_model(), x, epochs=1, warmup=bad, progress=False)
-    with pytest.raises(ValueError, match="kl_weight"):
-        vl.fit(small_model(), x, epochs=1, kl_weight=-0.5, progress=False)
-
-
-# --------------------------------------------------------------------------------------- q(z) and ELBO surgery
-def test_aggregate_posterior_moments_match_samples_of_the_mixture():
-    model = small_model()
-    x = torch.bernoulli(small_data(300))
-    stats = vl.aggregate_posterior(model, x)
-    mu, logvar = vl.encode_data(model, x)
-    g = torch.Generator().manual_seed(0)
-    z = (mu.double() + torch.exp(0.5 * logvar.double()) * torch.randn(400, *mu.shape, generator=g,
-                                                                         dtype=torch.float64)).reshape(-1, 3)
-    assert torch.allclose(stats.mean, z.mean(0), atol=0.02)
-    assert torch.allclose(stats.covariance, torch.cov(z.T), atol=0.02)
-    assert torch.allclose(stats.correlation.diagonal(), torch.ones(3, dtype=torch.float64))
-    assert math.isclose(stats.logdet, float(torch.logdet(stats.covariance)), rel_tol=1e-9)
-
-
-def test_elbo_surgery_parts_add_up_to_the_average_kl():
-    torch.manual_seed(0)
-    model = small_model()
-    x = torch.bernoulli(small_data(200))
-    vl.fit(model, x, epochs=3, batch_size=50, progress=False)
-    parts = vl.elbo_surgery(model, x, n_samples=400)
-    assert 0 < parts["mutual_info"] <= parts["log_n"] + 1e-9
-    assert parts["marginal_kl"] > 0
-    assert math.isclose(parts["sum"], parts["kl"], rel_tol=0.02), parts  # Monte Carlo vs the closed-form KL
-    assert math.isclose(parts["kl"], vl.elbo_parts(model, x)["kl"], rel_tol=1e-4)
-
-
-def test_elbo_surgery_of_an_encoder_that_ignores_x_has_no_mutual_information():
-    model = small_model()
-    with torch.no_grad():
-        model.encoder[-1].weight.zero_()  # every q(z|x) is the same Gaussian, so q(z) is that Gaussian
-    parts = vl.elbo_surgery(model, torch.bernoulli(small_data(100)), n_samples=50)
-    assert abs(parts["mutual_info"]) < 1e-5
-    assert math.isclose(parts["marginal_kl"], parts["kl"], rel_tol=0.05)  # Monte Carlo vs closed form
-
-
-def test_elbo_surgery_with_a_vampprior_adds_up_exactly():
-    parts = vl.elbo_surgery(vamp_model(), torch.bernoulli(small_data(100)), n_samples=5)
-    assert math.isclose(parts["sum"], parts["kl"], rel_tol=1e-5, abs_tol=1e-5)
-
-
-def test_latent_recorder_keeps_frames_without_touching_training():
-    x = small_data()
-    x.labels = torch.arange(len(x)) % 4
-    plain = small_model()
-    vl.fit(plain, x, epochs=4, batch_size=50, progress=False)
-    watched = small_model()
-    recorder = vl.LatentRecorder(x[:40], every=2)
-    recorder.data.labels = x.labels[:40]
-    recorder(0, None, watched)
-    vl.fit(watched, x, epochs=4, batch_size=50, progress=False, callback=recorder)
-    assert same(params(plain), params(watched))  # recording did not change the training run
-    run = recorder.run()
-    assert run["epochs"] == [0, 2, 4] and run["z"].shape == (3, 40, 3) and run["labels"].shape == (40,)
-    mu, _ = vl.encode_data(watched, x[:40])
-    assert not torch.allclose(torch.as_tensor(run["z"][-1]), mu)  # a sample, not the mean ...
-    assert (torch.as_tensor(run["z"][-1]) - mu).abs().mean() < 2  # ... of the trained encoder
 
 
 def test_implicit_prior_log_normalizer_is_log_e_exp_t_under_the_standard_normal():

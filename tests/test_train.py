@@ -1,4 +1,5 @@
-"""fit(): determinism, history, callbacks, checkpoints, resumption after a kill, faults and bad input."""
+"""vaelab.train, fit(): determinism, history, λ and its warm-up, callbacks, resumption (after a kill too) against an
+uninterrupted run compared bit for bit, refused settings, faults, bfloat16, the learning-rate schedule, CUDA."""
 
 import os
 import signal
@@ -9,39 +10,13 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers import params, results, same, small_data, small_model
 from torch import nn
 
 import vaelab as vl
+from vaelab.train import kl_weight_at
 
 WORKER = Path(__file__).with_name("resume_worker.py")
-
-
-def small_data(n=400, d=30, seed=0):
-    """Grey images around four binary prototypes: structure that a VAE can learn in a few epochs."""
-    g = torch.Generator().manual_seed(seed)
-    prototypes = torch.bernoulli(torch.full((4, d), 0.5), generator=torch.Generator().manual_seed(100))
-    x = 0.1 + 0.8 * prototypes[torch.randint(4, (n,), generator=g)]
-    x = (x + 0.05 * torch.randn(n, d, generator=g)).clamp(0, 1)
-    x.binarize = "dynamic"
-    return x
-
-
-def small_model(seed=0, **kw):
-    torch.manual_seed(seed)
-    return vl.VAE(x_dim=30, z_dim=3, hidden=[16], **kw)
-
-
-def params(model):
-    return {k: v.clone() for k, v in model.state_dict().items()}
-
-
-def results(history):
-    """A history without its timings, which differ from run to run."""
-    return {k: v for k, v in history.as_dict().items() if k != "seconds"}
-
-
-def same(a, b):
-    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
 def test_fit_is_deterministic_on_cpu_and_seed_matters():
@@ -60,9 +35,10 @@ def test_history_records_every_epoch_and_training_improves_the_elbo():
     model = small_model()
     history = vl.fit(model, x, epochs=8, batch_size=50, lr=3e-3, test=test, progress=False)
     assert history.epoch == list(range(1, 9)) and len(history) == 8
-    for name in ("train_loss", "train_elbo", "train_recon", "train_kl", "test_elbo", "test_recon", "test_kl", "seconds"):
+    for name in ("train_loss", "train_elbo", "train_recon", "train_kl", "test_elbo", "test_recon", "test_kl",
+                 "seconds"):
         assert len(getattr(history, name)) == 8, name
-    for e, r, k in zip(history.train_elbo, history.train_recon, history.train_kl):
+    for e, r, k in zip(history.train_elbo, history.train_recon, history.train_kl, strict=True):
         assert e == pytest.approx(r - k)
     assert history.train_loss == pytest.approx([-e for e in history.train_elbo])  # λ = 1: loss is −ELBO
     assert history.train_elbo[-1] > history.train_elbo[0] + 1
@@ -73,7 +49,7 @@ def test_history_records_every_epoch_and_training_improves_the_elbo():
 
 def test_kl_weight_is_the_weight_in_the_training_loss():
     history = vl.fit(small_model(), small_data(), epochs=2, batch_size=50, kl_weight=0.25, progress=False)
-    for loss, recon, kl in zip(history.train_loss, history.train_recon, history.train_kl):
+    for loss, recon, kl in zip(history.train_loss, history.train_recon, history.train_kl, strict=True):
         assert loss == pytest.approx(0.25 * kl - recon)
 
 
@@ -116,19 +92,7 @@ def test_progress_bar_runs(capsys):
     assert "VAE" in capsys.readouterr().err
 
 
-# ---- checkpoints ---------------------------------------------------------------------------------------------
-def test_checkpoint_round_trip_rebuilds_the_model(tmp_path):
-    model = small_model()
-    history = vl.fit(model, small_data(), epochs=2, batch_size=50, checkpoint=tmp_path / "run.pt", progress=False)
-    loaded = vl.load_checkpoint(tmp_path / "run.pt")
-    assert same(params(loaded.model), params(model)) and loaded.history == history and loaded.epoch == 2
-    into = small_model(seed=5)
-    vl.load_checkpoint(tmp_path / "run.pt", model=into)
-    assert same(params(into), params(model))
-    vl.save_checkpoint(model, tmp_path / "plain.pt")
-    assert same(params(vl.load_checkpoint(tmp_path / "plain.pt").model), params(model))
-
-
+# ---- resuming ----------------------------------------------------------------------------------------------------
 def test_resuming_gives_the_same_parameters_as_an_uninterrupted_run(tmp_path):
     x = small_data()
     straight = small_model()
@@ -170,44 +134,11 @@ def test_a_killed_training_process_resumes_and_ends_like_an_uninterrupted_one(tm
     assert same(straight, resumed)
 
 
-def test_checkpoints_are_written_atomically(tmp_path, monkeypatch):
-    path = tmp_path / "run.pt"
-    model = small_model()
-    vl.save_checkpoint(model, path)
-    before = path.read_bytes()
-
-    def broken_save(obj, f):
-        f.write(b"half a checkpoint")
-        raise OSError("disk full")
-
-    monkeypatch.setattr(torch, "save", broken_save)
-    with pytest.raises(OSError, match="disk full"):
-        vl.save_checkpoint(small_model(seed=1), path)
-    assert path.read_bytes() == before
-    assert [p.name for p in tmp_path.iterdir()] == ["run.pt"]
-
-
-def test_checkpoint_of_another_model_is_refused(tmp_path):
-    vl.save_checkpoint(small_model(), tmp_path / "run.pt")
-    torch.manual_seed(0)
-    other = vl.VAE(x_dim=30, z_dim=5, hidden=[16])
-    with pytest.raises(ValueError, match=r"another model: .*z_dim=3 there, 5 here"):
-        vl.load_checkpoint(tmp_path / "run.pt", model=other)
-    with pytest.raises(ValueError, match="another model"):
-        vl.fit(other, small_data(), epochs=1, batch_size=50, checkpoint=tmp_path / "run.pt", progress=False)
-
-
 def test_resuming_with_other_settings_is_refused(tmp_path):
     x = small_data()
     vl.fit(small_model(), x, epochs=1, batch_size=50, checkpoint=tmp_path / "run.pt", progress=False)
     with pytest.raises(ValueError, match=r"other settings \(lr: 0.001 there, 0.01 now\)"):
         vl.fit(small_model(), x, epochs=2, batch_size=50, lr=0.01, checkpoint=tmp_path / "run.pt", progress=False)
-
-
-def test_a_saved_model_is_not_mistaken_for_a_training_run(tmp_path):
-    vl.save_checkpoint(small_model(), tmp_path / "model.pt")
-    with pytest.raises(ValueError, match=r"holds a saved model \(save_checkpoint\), not a training run"):
-        vl.fit(small_model(), small_data(), epochs=1, batch_size=50, checkpoint=tmp_path / "model.pt", progress=False)
 
 
 def test_an_existing_checkpoint_is_never_overwritten_without_resume(tmp_path):
@@ -217,30 +148,6 @@ def test_an_existing_checkpoint_is_never_overwritten_without_resume(tmp_path):
     with pytest.raises(FileExistsError, match="refusing to overwrite"):
         vl.fit(small_model(), x, epochs=1, batch_size=50, checkpoint=tmp_path / "run.pt", resume=False, progress=False)
     assert (tmp_path / "run.pt").read_bytes() == before
-
-
-def test_corrupted_or_foreign_checkpoints_give_clear_errors(tmp_path):
-    path = tmp_path / "run.pt"
-    vl.save_checkpoint(small_model(), path)
-    path.write_bytes(path.read_bytes()[:100])
-    with pytest.raises(ValueError, match="corrupted, truncated or not a vaelab checkpoint"):
-        vl.load_checkpoint(path)
-    torch.save({"weights": torch.zeros(2)}, path)
-    with pytest.raises(ValueError, match="not a vaelab checkpoint"):
-        vl.load_checkpoint(path)
-    with pytest.raises(FileNotFoundError):
-        vl.load_checkpoint(tmp_path / "missing.pt")
-
-
-class Payload:
-    """An arbitrary Python object: a weights_only load must refuse to unpickle it."""
-
-
-def test_checkpoints_load_with_weights_only(tmp_path):
-    path = tmp_path / "run.pt"
-    torch.save({"format": "vaelab-checkpoint/1", "payload": Payload()}, path)
-    with pytest.raises(ValueError, match="not a vaelab checkpoint"):
-        vl.load_checkpoint(path)
 
 
 # ---- faults ----------------------------------------------------------------------------------------------------
@@ -278,35 +185,6 @@ def test_an_infinite_kl_stops_training_naming_the_kl_term():
 
 
 # ---- bad input ------------------------------------------------------------------------------------------------
-def test_data_with_nan_or_inf_is_refused():
-    x = small_data()
-    x[7, 3] = float("nan")
-    with pytest.raises(ValueError, match=r"1 NaN and 0 infinite values \(the first in row 7\)"):
-        vl.fit(small_model(), x, epochs=1, progress=False)
-    x[7, 3], x[9, 0] = 0.5, float("inf")
-    with pytest.raises(ValueError, match="0 NaN and 1 infinite"):
-        vl.elbo(small_model(), x)
-
-
-def test_bernoulli_needs_data_in_unit_interval():
-    with pytest.raises(ValueError, match=r"needs data in \[0, 1\].*divide by 255"):
-        vl.fit(small_model(), small_data() * 255, epochs=1, progress=False)
-    vl.fit(small_model(likelihood="gaussian"), small_data() * 2 - 1, epochs=1, batch_size=100, progress=False)
-
-
-def test_wrong_feature_count_is_refused_with_a_hint():
-    with pytest.raises(ValueError, match=r"shape \[N, 30\].*got shape \[400, 31\]"):
-        vl.fit(small_model(), torch.rand(400, 31), epochs=1, progress=False)
-    with pytest.raises(ValueError, match="Flatten images"):
-        vl.log_likelihood(vl.VAE(x_dim=784, z_dim=2), torch.rand(10, 28, 28), k=2)
-
-
-@pytest.mark.parametrize("z_dim", [0, -1, 2.5, True])
-def test_z_dim_must_be_a_positive_integer(z_dim):
-    with pytest.raises(ValueError, match="z_dim .*positive integer"):
-        vl.VAE(x_dim=30, z_dim=z_dim)
-
-
 @pytest.mark.parametrize("batch_size", [0, -3, 401, 2.0])
 def test_batch_size_must_fit_the_data(batch_size):
     with pytest.raises(ValueError, match=r"batch_size must be an integer between 1 and .*\(400\)"):
@@ -340,11 +218,11 @@ def test_bfloat16_runs_the_networks_in_bfloat16_the_formulas_in_float32_and_lear
     for precision in ("float32", "bfloat16"):
         model, inside, outside = small_model(), set(), set()
         layer = next(m for m in model.encoder.modules() if isinstance(m, nn.Linear))
-        hook = layer.register_forward_hook(lambda module, inputs, output: inside.add(output.dtype))
+        hook = layer.register_forward_hook(lambda module, inputs, output, seen=inside: seen.add(output.dtype))
         log_prob = model.likelihood.log_prob
 
-        def watched(x, params):
-            outside.add(params.dtype)
+        def watched(x, params, seen=outside, log_prob=log_prob):
+            seen.add(params.dtype)
             return log_prob(x, params)
 
         model.likelihood.log_prob = watched
@@ -425,24 +303,6 @@ def test_asking_for_cuda_without_a_gpu_is_refused():
         vl.fit(small_model(), small_data(), device="cuda", progress=False)
 
 
-def test_custom_networks_of_the_wrong_width_are_named():
-    with pytest.raises(ValueError, match=r"encoder returned shape \[5, 4\].*\[N, 6\]"):
-        vl.VAE(x_dim=30, z_dim=3, encoder=nn.Linear(30, 4)).terms(torch.rand(5, 30))
-    with pytest.raises(ValueError, match=r"decoder returned shape \[5, 29\]"):
-        vl.VAE(x_dim=30, z_dim=3, decoder=nn.Linear(3, 29)).terms(torch.rand(5, 30))
-
-
-def test_other_bad_model_settings():
-    with pytest.raises(ValueError, match="Unknown likelihood 'poisson'"):
-        vl.VAE(likelihood="poisson")
-    with pytest.raises(ValueError, match="gamma is the decoder variance"):
-        vl.VAE(likelihood="gaussian", gamma=0)
-    with pytest.raises(ValueError, match=r"Unknown activation 'swish'; choose one of .*'gated'"):
-        vl.VAE(activation="swish")
-    with pytest.raises(ValueError, match=r"hidden\[1\]"):
-        vl.VAE(hidden=[10, 0])
-
-
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_fit_and_evaluate_on_cuda():
     x = small_data()
@@ -464,3 +324,24 @@ def test_every_model_trains_and_evaluates_on_cuda(kind, precision):
     history = vl.fit(model, train, epochs=2, batch_size=50, device="cuda", precision=precision, progress=False)
     assert model.device.type == "cuda" and torch.isfinite(torch.tensor(history.train_loss)).all()
     assert vl.mmd_to_prior(model, x[:100]) >= -0.05  # an unbiased estimate: near 0 or above
+
+
+# ---- λ and its warm-up -------------------------------------------------------------------------------------------
+def test_warm_up_grows_lambda_linearly_then_holds_it():
+    assert [kl_weight_at(s, 2.0, 4) for s in (1, 2, 4, 9)] == [0.5, 1.0, 2.0, 2.0]
+    assert kl_weight_at(1, 0.7, 0) == 0.7
+    history = vl.fit(small_model(), small_data(), epochs=4, batch_size=50, warmup=2, kl_weight=2.0, progress=False)
+    assert history.kl_weight == [1.0, 2.0, 2.0, 2.0]
+
+
+def test_warm_up_changes_training_and_bad_values_are_refused():
+    x = small_data()
+    a, b = small_model(), small_model()
+    vl.fit(a, x, epochs=2, batch_size=50, progress=False)
+    vl.fit(b, x, epochs=2, batch_size=50, progress=False, warmup=2)
+    assert not same(params(a), params(b))
+    for bad in (-1, 1.5, True):
+        with pytest.raises(ValueError, match="warmup must be an integer"):
+            vl.fit(small_model(), x, epochs=1, warmup=bad, progress=False)
+    with pytest.raises(ValueError, match="kl_weight"):
+        vl.fit(small_model(), x, epochs=1, kl_weight=-0.5, progress=False)

@@ -114,9 +114,9 @@ def test_static_one_frame_per_value():
 
 def test_static_refuses_to_truncate():
     ex, _ = recording_explorer()
-    with matplotlib.rc_context({"animation.embed_limit": 0.001}):  # about 1 kB: not even one frame fits
-        with pytest.raises(ValueError, match="lower dpi"):
-            ex.static(over="lam", dpi=30)
+    # about 1 kB: not even one frame fits
+    with matplotlib.rc_context({"animation.embed_limit": 0.001}), pytest.raises(ValueError, match="lower dpi"):
+        ex.static(over="lam", dpi=30)
 
 
 @pytest.mark.parametrize(

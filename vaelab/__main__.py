@@ -19,42 +19,50 @@ from dataclasses import asdict
 from pathlib import Path
 
 from . import experiments
+from .models import PRECISIONS
 from .nets import ACTIVATIONS, GATED
-from .train import PRECISIONS
 
 
-def _train(args) -> dict:
+def _train_command(args) -> experiments.Results:
     spec = experiments.Spec(args.name or args.kind, args.kind, z_dim=args.z_dim, hidden=args.hidden,
                             activation=args.activation, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                             lr_decay_every=args.lr_decay_every, lr_decay=args.lr_decay, kl_weight=args.kl_weight,
-                            warmup=args.warmup, precision=args.precision)
+                            warmup=args.warmup, precision=args.precision, seed=args.seed)
+    experiments.check_spec(spec)
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     data = {"name": args.data, "source": args.source, "k": args.k}
-    (out / "spec.json").write_text(json.dumps({"spec": asdict(spec), "data": data}, indent=1, ensure_ascii=False))
-    return _run_specs(out, data, [spec], args)
+    stored = {"spec": asdict(spec), "data": data}
+    saved = out / "spec.json"
+    if saved.exists():  # checked before anything is written: a refused run leaves the folder as it was
+        previous = _read_spec(out)
+        if previous != stored:
+            raise ValueError(
+                f"{out} holds a run with other settings ({saved}); train into another --out folder, or delete it."
+            )
+    experiments.write_json(saved, stored)
+    return experiments.run_specs(data, [spec], out, device=args.device, progress=not args.quiet, experiment="train")
 
 
-def _run_specs(out: Path, data: dict, specs, args) -> dict:
-    original = experiments.EXPERIMENTS.get("_cli")
-    experiments.EXPERIMENTS["_cli"] = lambda budget: (dict(data), specs)
-    try:
-        return experiments.run("_cli", budget="cpu", out=out.parent, device=args.device, progress=not args.quiet,
-                               folder_name=out.name)
-    finally:
-        experiments.EXPERIMENTS.pop("_cli")
-        if original is not None:
-            experiments.EXPERIMENTS["_cli"] = original
-
-
-def _evaluate(args) -> dict:
-    out = Path(args.run)
+def _read_spec(out: Path) -> dict:
     saved = out / "spec.json"
     if not saved.exists():
         raise SystemExit(f"{out} has no spec.json: evaluate a folder written by `python -m vaelab train`.")
-    stored = json.loads(saved.read_text())
+    try:
+        stored = json.loads(saved.read_text())
+        experiments.Spec.from_dict(stored["spec"])
+        stored["data"]["name"]
+    except (ValueError, KeyError, TypeError) as err:
+        raise ValueError(f"{saved} is not a readable run description ({type(err).__name__}: {err}).") from err
+    return stored
+
+
+def _evaluate_command(args) -> experiments.Results:
+    out = Path(args.run)
+    stored = _read_spec(out)
     data = dict(stored["data"], k=args.k if args.k is not None else stored["data"].get("k", 100))
-    return _run_specs(out, data, [experiments.Spec(**stored["spec"])], args)
+    spec = experiments.Spec.from_dict(stored["spec"])
+    return experiments.run_specs(data, [spec], out, device=args.device, progress=not args.quiet, train=False,
+                                 experiment="train")
 
 
 def main(argv=None) -> int:
@@ -72,9 +80,11 @@ def main(argv=None) -> int:
                            help="MNIST source (default: the experiment's: subset on cpu, auto on paper)")
     reproduce.add_argument("--precision", choices=PRECISIONS, default=None,
                            help="train in bfloat16 where the hardware has it (default: the experiment's, float32)")
+    reproduce.add_argument("--seeds", type=int, nargs="+", default=None,
+                           help="train every model once per seed (default: seed 0 only)")
 
     train = commands.add_parser("train", parents=[common], help="train one model")
-    train.add_argument("--kind", choices=experiments.KINDS, default="vae")
+    train.add_argument("--kind", choices=list(experiments.KINDS), default="vae")
     train.add_argument("--name", default=None)
     train.add_argument("--data", choices=("mnist", "fashion-mnist"), default="mnist")
     train.add_argument("--source", choices=("auto", "subset", "full"), default="subset")
@@ -92,6 +102,7 @@ def main(argv=None) -> int:
     train.add_argument("--warmup", type=int, default=0)
     train.add_argument("--precision", choices=PRECISIONS, default="float32",
                        help="bfloat16: faster where the hardware has bfloat16 arithmetic (see vaelab.fit)")
+    train.add_argument("--seed", type=int, default=0, help="initializes the networks and drives training")
     train.add_argument("--k", type=int, default=100, help="importance samples for log p(x) (0: skip)")
     train.add_argument("--out", required=True)
 
@@ -108,12 +119,12 @@ def main(argv=None) -> int:
             return 0
         if args.command == "reproduce":
             experiments.run(args.name, args.budget, args.out, device=args.device, progress=not args.quiet,
-                            source=args.source, precision=args.precision)
+                            source=args.source, precision=args.precision, seeds=args.seeds)
         elif args.command == "train":
-            _train(args)
+            _train_command(args)
         else:
-            _evaluate(args)
-    except (ValueError, RuntimeError) as err:
+            _evaluate_command(args)
+    except (ValueError, RuntimeError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     return 0

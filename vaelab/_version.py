@@ -20,8 +20,8 @@ def require_version(book_version: str) -> str:
     fix = (f"Install the matching library with `pip install 'vaelab=={book_version}'` (or `pip install -e .` in the "
            f"book's repository at that version), or read the edition of the book for vaelab {__version__}.")
     if book[:2] != installed[:2]:
-        raise RuntimeError(f"This chapter was written for vaelab {book_version}, but vaelab {__version__} is installed: "
-                           f"its code may not run as the text says. {fix}")
+        raise RuntimeError(f"This chapter was written for vaelab {book_version}, but vaelab {__version__} is "
+                           f"installed: its code may not run as the text says. {fix}")
     if book != installed:
         warnings.warn(f"This chapter was written for vaelab {book_version}; vaelab {__version__} is installed (a patch "
                       "release: it should run, but figures may differ slightly).", UserWarning, stacklevel=2)

@@ -198,7 +198,8 @@ def load_checkpoint(path, model=None) -> Checkpoint:
         from .models import VAE  # the only model that can be rebuilt from its configuration alone
 
         config = dict(state["model_config"])
-        custom = config.get("encoder") or config.get("decoder") or config.get("prior", "StandardNormal") != "StandardNormal"
+        custom = (config.get("encoder") or config.get("decoder")
+                  or config.get("prior", "StandardNormal") != "StandardNormal")
         if state["model_class"] != "VAE" or custom:
             raise ValueError(
                 f"The checkpoint {path} holds a {state['model_class']} with custom parts ({config}); build the "

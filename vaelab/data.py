@@ -115,7 +115,8 @@ class Data(torch.Tensor):
         return self.as_subclass(torch.Tensor).__reduce_ex__(protocol)
 
 
-def load(name, split="train", binarize=None, seed=0, source="auto", root=None, verbose=True, n=None):
+def load(name: str, split: str = "train", binarize: str | None = None, seed: int = 0, source: str = "auto",
+         root: str | os.PathLike | None = None, verbose: bool = True, n: int | None = None) -> Data:
     """Load a data set as a float32 tensor ``[N, D]`` in [0, 1] with ``.labels``, ``.name``, ``.source``, ``.binarize``.
 
     Args:
@@ -153,7 +154,7 @@ def load(name, split="train", binarize=None, seed=0, source="auto", root=None, v
     return x
 
 
-def binarize(x, seed=0):
+def binarize(x: torch.Tensor, seed: int = 0) -> Data:
     """Fixed binarization: one draw x_b ~ Bernoulli(x) per pixel, the same for the same ``seed``.
 
     Returns a new tensor that keeps ``x``'s attributes (``.labels``, ``.name``, ``.source``) with ``.binarize="fixed"``.
@@ -211,7 +212,7 @@ def _check_choice(what, value, allowed):
 # ------------------------------------------------------------------------------------- manifold toy and latent codes
 
 
-def manifold(n=2000, r=2, d=16, seed=0, split="train", clusters=0):
+def manifold(n: int = 2000, r: int = 2, d: int = 16, seed: int = 0, split: str = "train", clusters: int = 0) -> Data:
     """n points of an r-dimensional manifold embedded in R^d (the two-stage VAE's setting, chapter 7).
 
     The manifold is the image of a fixed smooth map g: R^r → R^d drawn once from ``seed`` (the same for both
@@ -264,13 +265,13 @@ class LatentCodes:
                              f"{list(mu.shape)} and {list(logvar.shape)}")
         self.mu, self.logvar = mu, logvar
 
-    def __len__(self):
+    def __len__(self) -> int:
         return len(self.mu)
 
-    def to(self, device):
+    def to(self, device: torch.device | str) -> LatentCodes:
         return LatentCodes(self.mu.to(device), self.logvar.to(device))
 
-    def draw(self, generator=None):
+    def draw(self, generator: torch.Generator | None = None) -> torch.Tensor:
         """One code z = μ + σ ⊙ ε per example, with fresh noise (eq. 1.4)."""
         return reparameterize(self.mu, self.logvar, generator=generator)
 
@@ -331,7 +332,7 @@ def _missing_message(name, split, looked):
     return f"{name} ({split}) not found. Looked in: {looked}. To get it: " + "; ".join(ways) + "."
 
 
-def cache_dir(name):
+def cache_dir(name: str) -> Path:
     """``$XDG_CACHE_HOME/vaelab/<name>``, or ``~/.cache/vaelab/<name>``."""
     base = os.environ.get("XDG_CACHE_HOME", "")
     base = Path(base) if os.path.isabs(base) else Path.home() / ".cache"
@@ -380,7 +381,7 @@ def _read_idx_pair(image_path, label_path):
 # ---------------------------------------------------------------------------------------------------- IDX reader
 
 
-def read_idx(path):
+def read_idx(path: str | os.PathLike) -> np.ndarray:
     """Read an IDX file (gzipped or not) as a numpy array, checking its header against its size.
 
     The format: two zero bytes, a dtype code (0x08 uint8, 0x09 int8, 0x0B int16, 0x0C int32, 0x0D float32,

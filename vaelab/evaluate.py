@@ -17,7 +17,8 @@ from typing import NamedTuple
 
 import torch
 
-from .checks import positive_int
+from . import importance
+from .checks import choice, positive_int
 from .gaussians import gaussian_kl, gaussian_log_prob_pairwise
 from .mmd import mmd2
 
@@ -104,7 +105,6 @@ def default_chunk_elements(device) -> int:
     return 2**24 if torch.device(device).type == "cuda" else 2**22
 
 
-@torch.no_grad()
 def log_likelihood(
     model,
     data,
@@ -113,15 +113,25 @@ def log_likelihood(
     chunk_elements: int | None = None,
     seed: int = 0,
     per_example: bool = False,
+    proposal: str = "mixture",
+    progress: bool = False,
 ):
-    """Importance-weighted estimate of log p(x) (Burda, Grosse & Salakhutdinov, 2016), nats per example:
+    """Importance-sampled estimate of log p(x) (Burda, Grosse & Salakhutdinov, 2016), nats per example:
 
-        log p(x) ≈ log (1/k) Σ_{i=1..k} p(x|z_i) p(z_i) / q(z_i|x),    z_i ~ q(z|x).
+        log p(x) ≈ log (1/k) Σ_{i=1..k} p(x|z_i) p(z_i) / r(z_i|x),    z_i ~ r(z|x)                  (eq. 1.7)
 
-    It is a lower bound for every k that tightens as k grows (k = 5000 in the papers).  The k samples are drawn in
-    chunks so that a decoder output never holds more than ``chunk_elements`` numbers, whatever k is; the chunks are
-    combined with a running log-sum-exp.  By default a chunk is 2^22 numbers on a CPU and 2^24 on a GPU
-    (:func:`default_chunk_elements`).  Returns the mean over ``data``, or a tensor of per-example values.
+    Its expectation is a lower bound for every k that tightens as k grows (k = 5000 in the papers).  The proposal r
+    is, by default, the defensive mixture of the encoder q(z|x) and a Laplace approximation of the posterior found
+    from the decoder and the prior (``vaelab.importance``): unlike the encoder alone (``proposal="encoder"``, Burda et
+    al.'s estimator) it stays tight when the encoder is much sharper than the posterior (HEBAE, chapter 6), and it
+    also gives log p(x) for a deterministic encoder (the WAE: its decoder and prior still define p(x)).
+    ``proposal="laplace"`` uses the Laplace part alone.
+
+    The k samples are drawn in chunks so that a decoder output never holds more than ``chunk_elements`` numbers,
+    whatever k is (default: 2^22 numbers on a CPU, 2^24 on a GPU, :func:`default_chunk_elements`).  Returns the mean
+    over ``data`` as a :class:`vaelab.importance.Estimate` (a float with ``.stderr``, the Monte Carlo standard error
+    of that mean), or with ``per_example=True`` a tensor of per-example values.  ``progress`` shows a bar over the
+    batches.
 
     With a prior whose density is known only up to a constant (``prior.normalized`` false: the implicit prior of
     chapter 4) the estimate is shifted by that unknown constant; it is computed all the same, with a warning.
@@ -131,34 +141,21 @@ def log_likelihood(
             f"{type(model.prior).__name__} is an unnormalized density (log p(z) up to an unknown constant), so this "
             "importance-weighted estimate is not a bound on log p(x) and is comparable with other models only "
             "approximately (Takahashi et al. report such values with '≈').",
-            UserWarning, stacklevel=3,  # the caller of log_likelihood, past torch.no_grad's wrapper
+            UserWarning, stacklevel=2,
         )
-    _require_posterior(model, "the importance-weighted log-likelihood")
+    choice(proposal, "proposal", importance.PROPOSALS)
+    if proposal == "encoder":
+        _require_posterior(model, "the encoder-proposal estimate of the log-likelihood (use proposal='mixture')")
     positive_int(k, "k (the number of importance samples)")
+    positive_int(batch_size, "batch_size")
+    if chunk_elements is not None:
+        positive_int(chunk_elements, "chunk_elements")
     x = prepare(model, data, seed)
     chunk_elements = default_chunk_elements(x.device) if chunk_elements is None else chunk_elements
-    positive_int(chunk_elements, "chunk_elements")
-    out = torch.empty(len(x), device=x.device)
     with eval_mode(model), seeded(seed):
-        start = 0
-        for xb in _batches(x, batch_size):
-            mu, logvar = model.encode(xb)
-            samples_per_chunk = max(1, min(k, chunk_elements // (len(xb) * x.shape[1])))
-            log_sum = torch.full((len(xb),), -math.inf, device=x.device)
-            done = 0
-            while done < k:
-                m = min(samples_per_chunk, k - done)
-                z = model.reparameterize(mu, logvar, m).reshape(m, *mu.shape)
-                log_w = (
-                    model.likelihood.log_prob(xb, model.decode(z))
-                    + model.prior.log_prob(z)
-                    - model.posterior_log_prob(z, mu, logvar)
-                )
-                log_sum = torch.logaddexp(log_sum, log_w.logsumexp(0))
-                done += m
-            out[start : start + len(xb)] = log_sum - math.log(k)
-            start += len(xb)
-    return out.cpu() if per_example else float(out.double().mean())
+        parts = importance.log_likelihood_parts(model, x, k, batch_size, chunk_elements, proposal=proposal,
+                                                progress=progress)
+    return parts.values.float() if per_example else parts.estimate(k, proposal)
 
 
 @torch.no_grad()
@@ -264,7 +261,8 @@ def elbo_surgery(model, data, n_samples: int = 10, batch_size: int = 500, seed: 
             log_p = model.prior.log_prob(z)
             kl = model.prior.kl(mu, logvar, z)
             kl = kl.mean(0) if kl.dim() == 2 else kl
-            totals += torch.stack(((log_q_cond - log_q).mean(0).sum(), (log_q - log_p).mean(0).sum(), kl.sum())).double()
+            parts = ((log_q_cond - log_q).mean(0).sum(), (log_q - log_p).mean(0).sum(), kl.sum())
+            totals += torch.stack(parts).double()
     mutual_info, marginal_kl, kl = (totals / n).tolist()
     return {"mutual_info": mutual_info, "marginal_kl": marginal_kl, "sum": mutual_info + marginal_kl, "kl": kl,
             "log_n": math.log(n)}

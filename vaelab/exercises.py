@@ -46,14 +46,15 @@ def _close(a: torch.Tensor, b: torch.Tensor, rtol: float = 1e-4, atol: float = 1
 
 def _as_tensor(value, what: str) -> torch.Tensor:
     if value is None:
-        raise _Wrong(f"{what} returned None: did you forget the `return` statement?")
+        raise _AnswerError(f"{what} returned None: did you forget the `return` statement?")
     try:
         return torch.as_tensor(value).double()
     except Exception as err:  # noqa: BLE001 - reported to the student
-        raise _Wrong(f"{what} returned a {type(value).__name__}, which is not a number or a tensor ({err}).") from err
+        raise _AnswerError(f"{what} returned a {type(value).__name__}, which is not a number or a tensor "
+                           f"({err}).") from err
 
 
-class _Wrong(Exception):
+class _AnswerError(Exception):
     """Raised inside a checker with the message to show."""
 
 
@@ -87,10 +88,11 @@ def _call(answer: Callable, *args):
     try:
         return answer(*args)
     except NotImplementedError as err:
-        raise _Wrong("Not implemented yet: replace the `...` or `raise NotImplementedError` with your code.") from err
+        raise _AnswerError("Not implemented yet: replace the `...` or `raise NotImplementedError` with your "
+                           "code.") from err
     except Exception as err:  # noqa: BLE001 - reported to the student
         line = traceback.format_exception_only(type(err), err)[-1].strip()
-        raise _Wrong(f"Your function raised {line}") from err
+        raise _AnswerError(f"Your function raised {line}") from err
 
 
 # ---------------------------------------------------------------------------------------------------- the checkers
@@ -101,19 +103,21 @@ def _ex_1_kl(answer: Callable) -> str:
     g = torch.Generator().manual_seed(11)
     mu1, mu2 = torch.randn(6, generator=g, dtype=torch.float64), torch.randn(6, generator=g, dtype=torch.float64)
     s1, s2 = (torch.rand(6, generator=g, dtype=torch.float64) + 0.3 for _ in range(2))
-    expected = torch.distributions.kl_divergence(torch.distributions.Normal(mu1, s1), torch.distributions.Normal(mu2, s2))
+    normal = torch.distributions.Normal
+    expected = torch.distributions.kl_divergence(normal(mu1, s1), normal(mu2, s2))
     got = _as_tensor(_call(answer, mu1, s1, mu2, s2), "kl(mu1, sigma1, mu2, sigma2)")
     quad = (s1**2 + (mu1 - mu2) ** 2) / (2 * s2**2)
     mistakes = {
         "You used the standard deviations where the variances belong (σ instead of σ²) in the quadratic term.":
             torch.log(s2 / s1) + (s1 + (mu1 - mu2) ** 2) / (2 * s2) - 0.5,
         "The log term is inverted: it is log(σ2/σ1), which is ½ log(σ2²/σ1²).": torch.log(s1 / s2) + quad - 0.5,
-        "The log term has no ½: log(σ2²/σ1²) should be ½ log(σ2²/σ1²) = log(σ2/σ1).": torch.log(s2**2 / s1**2) + quad - 0.5,
+        "The log term has no ½: log(σ2²/σ1²) should be ½ log(σ2²/σ1²) = log(σ2/σ1).":
+            torch.log(s2**2 / s1**2) + quad - 0.5,
         "You computed KL(N(μ2, σ2²) || N(μ1, σ1²)): the KL is not symmetric, swap the roles.":
             torch.log(s1 / s2) + (s2**2 + (mu1 - mu2) ** 2) / (2 * s1**2) - 0.5,
     }
     if not _close(got, expected):
-        raise _Wrong(_diagnose(got, expected, mistakes, "kl(mu1, sigma1, mu2, sigma2)"))
+        raise _AnswerError(_diagnose(got, expected, mistakes, "kl(mu1, sigma1, mu2, sigma2)"))
     return "matches torch.distributions.kl_divergence on 6 random pairs of Gaussians."
 
 
@@ -146,28 +150,31 @@ def _ex_1_elbo_code(answer: Callable) -> str:
         if message.startswith("Not the expected"):
             message += (" If your formula is right, draw the noise with one call `torch.randn_like(mu)` so that the "
                         "checker can reproduce it.")
-        raise _Wrong(message)
+        raise _AnswerError(message)
     return "the per-example ELBO of a small VAE, to rounding, with the same noise."
 
 
 def _ex_2_units(answer: Callable) -> str:
     """kl_per_dimension(mu, logvar) -> [z_dim]: KL_j averaged over the examples (chapter 2, exercise)."""
     g = torch.Generator().manual_seed(21)
-    mu, logvar = torch.randn(50, 4, generator=g, dtype=torch.float64), torch.randn(50, 4, generator=g, dtype=torch.float64)
+    mu, logvar = (torch.randn(50, 4, generator=g, dtype=torch.float64) for _ in range(2))
     expected = torch.distributions.kl_divergence(
         torch.distributions.Normal(mu, (0.5 * logvar).exp()), torch.distributions.Normal(0.0, 1.0)).mean(0)
     got = _as_tensor(_call(answer, mu, logvar), "kl_per_dimension(mu, logvar)")
     mistakes = {
         "You summed over the examples: average them (the KL per dimension is a mean over the data).": expected * 50,
         "You forgot the −log σ² term of (1.6).": (0.5 * (mu**2 + logvar.exp() - 1)).mean(0),
-        "You used σ where σ² belongs: exp(logvar) is the variance σ².": (0.5 * (mu**2 + (0.5 * logvar).exp() - 1 - logvar)).mean(0),
+        "You used σ where σ² belongs: exp(logvar) is the variance σ².":
+            (0.5 * (mu**2 + (0.5 * logvar).exp() - 1 - logvar)).mean(0),
     }
     if got.shape == torch.Size([50, 4]):
-        raise _Wrong("You returned one KL per example and dimension, shape [N, z_dim]: average over the examples.")
+        raise _AnswerError("You returned one KL per example and dimension, shape [N, z_dim]: average over the "
+                           "examples.")
     if got.shape == torch.Size([50]):
-        raise _Wrong("You summed over the latent dimensions: keep them apart (shape [z_dim]) and average over examples.")
+        raise _AnswerError("You summed over the latent dimensions: keep them apart (shape [z_dim]) and average over "
+                           "examples.")
     if not _close(got, expected):
-        raise _Wrong(_diagnose(got, expected, mistakes, "kl_per_dimension(mu, logvar)"))
+        raise _AnswerError(_diagnose(got, expected, mistakes, "kl_per_dimension(mu, logvar)"))
     return "matches torch.distributions, dimension by dimension."
 
 
@@ -186,40 +193,45 @@ def _ex_4_unbalanced(answer: Callable) -> str:
             "No correction: with unequal classes the optimal logit is not log q/p.": log_ratio,
         }
         if not _close(got, expected):
-            raise _Wrong(_diagnose(got, expected, mistakes, f"t_star(log_ratio, m={m}, n={n})"))
+            raise _AnswerError(_diagnose(got, expected, mistakes, f"t_star(log_ratio, m={m}, n={n})"))
     return "the optimal logit for three class ratios."
 
 
 def _ex_5_bias(answer: Callable) -> str:
     """mmd2_biased(x, y): the V-statistic, averaging k over all pairs including i = j (chapter 5, exercise)."""
     g = torch.Generator().manual_seed(51)
-    x, y = torch.randn(9, 2, generator=g, dtype=torch.float64), torch.randn(11, 2, generator=g, dtype=torch.float64) + 0.3
+    x = torch.randn(9, 2, generator=g, dtype=torch.float64)
+    y = torch.randn(11, 2, generator=g, dtype=torch.float64) + 0.3
     kxx, kyy, kxy = (kernel_matrix(a, b, "imq") for a, b in ((x, x), (y, y), (x, y)))
     expected = kxx.mean() + kyy.mean() - 2 * kxy.mean()
     got = _as_tensor(_call(answer, x, y), "mmd2_biased(x, y)")
     unbiased = (kxx.sum() - kxx.trace()) / 72 + (kyy.sum() - kyy.trace()) / 110 - 2 * kxy.mean()
     mistakes = {
-        "This is the unbiased estimate (5.4): the biased one keeps the i = j terms in the within-set averages.": unbiased,
+        "This is the unbiased estimate (5.4): the biased one keeps the i = j terms in the within-set averages.":
+            unbiased,
         "The cross term needs the factor 2: −2 · mean k(x_i, y_j).": kxx.mean() + kyy.mean() - kxy.mean(),
         "You used another kernel or scale: use the IMQ kernel with C = 2·d (vaelab.mmd.kernel_matrix(x, y, 'imq')).":
-            kernel_matrix(x, x, "rbf").mean() + kernel_matrix(y, y, "rbf").mean() - 2 * kernel_matrix(x, y, "rbf").mean(),
+            kernel_matrix(x, x, "rbf").mean() + kernel_matrix(y, y, "rbf").mean()
+            - 2 * kernel_matrix(x, y, "rbf").mean(),
     }
     got = got.reshape(()) if got.numel() == 1 else got
     if not _close(got, expected):
-        raise _Wrong(_diagnose(got, expected, mistakes, "mmd2_biased(x, y)"))
+        raise _AnswerError(_diagnose(got, expected, mistakes, "mmd2_biased(x, y)"))
     return "the biased (V-statistic) estimate, with the IMQ kernel."
 
 
 def _ex_6_normalization(answer: Callable) -> str:
     """kl_with(mu, ddof): KL(N(β̂, Σ̂) || N(0, I)) with Σ̂ normalized by m − ddof (chapter 6, exercise)."""
     g = torch.Generator().manual_seed(61)
-    mu = torch.randn(30, 3, generator=g, dtype=torch.float64) @ torch.randn(3, 3, generator=g, dtype=torch.float64) + 0.4
+    mixing = torch.randn(3, 3, generator=g, dtype=torch.float64)
+    mu = torch.randn(30, 3, generator=g, dtype=torch.float64) @ mixing + 0.4
     for ddof in (0, 1):
         beta = mu.mean(0)
         sigma = (mu - beta).T @ (mu - beta) / (len(mu) - ddof)
         reference = torch.distributions.kl_divergence(
             torch.distributions.MultivariateNormal(beta, sigma),
-            torch.distributions.MultivariateNormal(torch.zeros(3, dtype=torch.float64), torch.eye(3, dtype=torch.float64)))
+            torch.distributions.MultivariateNormal(torch.zeros(3, dtype=torch.float64),
+                                                   torch.eye(3, dtype=torch.float64)))
         got = _as_tensor(_call(answer, mu, ddof), f"kl_with(mu, ddof={ddof})")
         got = got.reshape(()) if got.numel() == 1 else got
         other = (mu - beta).T @ (mu - beta) / (len(mu) - (1 - ddof))
@@ -230,7 +242,7 @@ def _ex_6_normalization(answer: Callable) -> str:
                 reference - beta.pow(2).sum(),
         }
         if not _close(got, reference):
-            raise _Wrong(_diagnose(got, reference, mistakes, f"kl_with(mu, ddof={ddof})"))
+            raise _AnswerError(_diagnose(got, reference, mistakes, f"kl_with(mu, ddof={ddof})"))
     return "KL(N(β̂, Σ̂) || N(0, I)) for both normalizations."
 
 
@@ -241,16 +253,17 @@ def _ex_7_gamma_star(answer: Callable) -> str:
     expected = (x - mean).pow(2).mean()
     got = _as_tensor(_call(answer, x, mean), "gamma_star(x, mean)")
     if got.numel() != 1:
-        raise _Wrong(f"gamma_star returned shape {list(got.shape)}: γ is one number, averaged over examples and "
+        raise _AnswerError(f"gamma_star returned shape {list(got.shape)}: γ is one number, averaged over examples and "
                      "dimensions.")
     got = got.reshape(())
     mistakes = {
-        "You summed over the d dimensions: γ* is the error per dimension, (1/d) E‖x − μ‖².": (x - mean).pow(2).sum(1).mean(),
+        "You summed over the d dimensions: γ* is the error per dimension, (1/d) E‖x − μ‖².":
+            (x - mean).pow(2).sum(1).mean(),
         "That is a standard deviation: γ is a variance, do not take the square root.": (x - mean).pow(2).mean().sqrt(),
         "You averaged |x − μ|, not the squared error.": (x - mean).abs().mean(),
     }
     if not _close(got, expected):
-        raise _Wrong(_diagnose(got, expected, mistakes, "gamma_star(x, mean)"))
+        raise _AnswerError(_diagnose(got, expected, mistakes, "gamma_star(x, mean)"))
     return "the mean squared error per dimension, γ* of (7.2)."
 
 
@@ -313,7 +326,7 @@ def check(label: str, answer: Callable, quiet: bool = False) -> Feedback:
     else:
         try:
             feedback = Feedback(label, True, "Correct: " + CHECKERS[label](answer))
-        except _Wrong as wrong:
+        except _AnswerError as wrong:
             feedback = Feedback(label, False, str(wrong))
     if not quiet:
         print(feedback)

@@ -1,26 +1,37 @@
-"""Named experiments and the runner behind ``python -m vaelab`` (train / evaluate / reproduce).
+"""Experiments: specifications of models, their training with a shared checkpoint store, and their evaluation.
 
-An experiment is a list of model specifications (:class:`Spec`: which model, its settings, how to train it) on one
-data set.  :func:`run` trains each one with ``vaelab.fit`` (a checkpoint per model, so an interrupted run resumes),
-evaluates everything that is defined for it, and writes ``results.json`` after every model, with the hardware, the
-data source and the budget.  Two budgets: ``"cpu"`` (minutes on a laptop, what the book executes) and ``"paper"``
-(the source paper's setting as far as this library's MLPs allow; meant for a GPU).
+An experiment is a list of model specifications (:class:`Spec`: which kind of model, its settings, how to train it,
+which seed) on one data set.  :func:`run_specs` trains each one with ``vaelab.fit`` (or loads it: every trained
+model is kept in a checkpoint named by its content, so an interrupted run resumes, and two experiments or two
+chapters that ask for the same model share one file), evaluates everything that is defined for it, and writes
+``results.json`` after every model, with the hardware, the data source and the budget.  :func:`run` does this for
+the named experiments of :data:`EXPERIMENTS`, at two budgets: ``"cpu"`` (minutes on a laptop, what the book
+executes) and ``"paper"`` (the source paper's setting as far as this library's MLPs allow; meant for a GPU).
+
+The kinds of model are a registry (:data:`KINDS`, :func:`register_kind`): a builder function per kind whose keyword
+arguments are the options a :class:`Spec` may give it; an unknown option is an error, never silently dropped.
 """
 
 from __future__ import annotations
 
+import hashlib
+import inspect
 import json
 import math
+import os
 import platform
+import tempfile
 import time
 import warnings
-from dataclasses import asdict, dataclass, field, replace
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 import torch
 
 from . import evaluate, metrics
 from ._version import __version__
+from .checks import choice, positive_int
 from .data import load
 from .hebae import HEBAE
 from .infovae import WAE, InfoVAE
@@ -29,13 +40,14 @@ from .priors import ImplicitPrior, VampPrior
 from .train import fit, resolve_device
 from .twostage import TwoStageVAE, latent_codes
 
-KINDS = ("vae", "vamp", "implicit", "infovae", "wae", "hebae", "two-stage")
 BUDGETS = ("cpu", "paper")
 
 
 @dataclass
 class Spec:
-    """One model of an experiment: ``kind`` (one of KINDS), constructor settings and fit settings."""
+    """One model of an experiment: its ``kind`` (a key of :data:`KINDS`), the networks, kind-specific ``options``
+    (e.g. ``{"K": 500}`` for a VampPrior, ``{"alpha": 1.0, "lam": 1000.0}`` for InfoVAE), the training budget and
+    the ``seed`` that initializes the networks and drives training."""
 
     name: str
     kind: str
@@ -43,7 +55,7 @@ class Spec:
     hidden: list[int] = field(default_factory=lambda: [300])
     likelihood: str = "bernoulli"
     activation: str = "relu"  # hidden layers: any of nets.ACTIVATIONS, or "gated" (GatedLinear layers)
-    options: dict = field(default_factory=dict)  # kind-specific constructor arguments (K, alpha, lam, gamma, ...)
+    options: dict = field(default_factory=dict)  # the kind's builder arguments (KINDS), checked by build()
     epochs: int = 20
     batch_size: int = 100
     lr: float = 1e-3
@@ -51,34 +63,377 @@ class Spec:
     warmup: int = 0
     lr_decay_every: int = 0  # a step decay of lr by lr_decay every so many epochs (0: constant)
     lr_decay: float = 0.5
-    # two-stage only: the second VAE, trained on the first one's codes with the same batch size and lr_decay
-    stage_two_epochs: int = 40
-    stage_two_hidden: list[int] = field(default_factory=lambda: [256, 256])
-    stage_two_lr: float = 1e-3
-    stage_two_lr_decay_every: int = 0
     precision: str = "float32"  # fit's precision: "float32" or "bfloat16"
+    seed: int = 0
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Spec:
+        """A spec from its ``asdict`` form, also as written by earlier versions (two-stage fields on the spec)."""
+        d = dict(d)
+        options = dict(d.pop("options", {}) or {})
+        for old in ("stage_two_epochs", "stage_two_hidden", "stage_two_lr", "stage_two_lr_decay_every"):
+            if old in d:
+                value = d.pop(old)
+                if d.get("kind") == "two-stage":
+                    options.setdefault(old, value)
+        if d.get("kind") in ("infovae", "wae") and "lam" in options:  # the option's name in vaelab 0.1
+            options["mmd_lambda"] = options.pop("lam")
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ValueError(f"Unknown spec field(s) {unknown}; a spec has {sorted(known)}.")
+        return cls(**d, options=options)
+
+    def key(self) -> str:
+        """A digest of everything that determines the trained model (all fields but the display name)."""
+        content = {k: v for k, v in asdict(self).items() if k != "name"}
+        return hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
+# ----------------------------------------------------------------------------------------------- the kinds of model
+
+
+def _common(spec: Spec, x_dim: int) -> dict:
+    return dict(x_dim=x_dim, z_dim=spec.z_dim, hidden=spec.hidden, activation=spec.activation,
+                likelihood=spec.likelihood)
+
+
+def build_vae(spec: Spec, x_dim: int, gamma: float = 0.1, learn_gamma: bool = False, n_samples: int = 1) -> VAE:
+    """The standard VAE (chapter 1)."""
+    return VAE(**_common(spec, x_dim), gamma=gamma, learn_gamma=learn_gamma, n_samples=n_samples)
+
+
+def build_vamp(spec: Spec, x_dim: int, K: int = 500) -> VAE:  # noqa: N803 - K is the paper's name
+    """A VAE with a VampPrior of K pseudo-inputs (chapter 3)."""
+    return VAE(**_common(spec, x_dim), prior=VampPrior(K, x_dim))
+
+
+def build_implicit(spec: Spec, x_dim: int, every: str = "batch", steps: int = 1, lr: float = 1e-3,
+                   ratio_hidden: Sequence[int] = (100, 100)) -> VAE:
+    """A VAE with the implicit optimal prior and its density-ratio network (chapter 4)."""
+    return VAE(**_common(spec, x_dim), prior=ImplicitPrior(spec.z_dim, hidden=ratio_hidden, every=every, steps=steps,
+                                                           lr=lr))
+
+
+def build_infovae(spec: Spec, x_dim: int, alpha: float = 0.0, mmd_lambda: float = 1000.0, kernel: str = "imq",
+                  kernel_scales: Sequence[float] = (1.0,)) -> InfoVAE:
+    """InfoVAE with an MMD divergence (chapter 5)."""
+    return InfoVAE(**_common(spec, x_dim), alpha=alpha, mmd_lambda=mmd_lambda, kernel=kernel,
+                   kernel_scales=kernel_scales)
+
+
+def build_wae(spec: Spec, x_dim: int, mmd_lambda: float = 1000.0, kernel: str = "imq",
+              kernel_scales: Sequence[float] = (1.0,)) -> WAE:
+    """The Wasserstein autoencoder with the MMD penalty (chapter 5)."""
+    return WAE(**_common(spec, x_dim), mmd_lambda=mmd_lambda, kernel=kernel, kernel_scales=kernel_scales)
+
+
+def build_hebae(spec: Spec, x_dim: int, reparameterization: str = "cholesky", momentum: float = 0.05) -> HEBAE:
+    """HEBAE (chapter 6)."""
+    return HEBAE(**_common(spec, x_dim), reparameterization=reparameterization, momentum=momentum)
+
+
+def build_two_stage(spec: Spec, x_dim: int, stage_two_epochs: int = 40, stage_two_hidden: Sequence[int] = (256, 256),
+                    stage_two_lr: float = 1e-3, stage_two_lr_decay_every: int = 0) -> TwoStageVAE:
+    """The two-stage VAE (chapter 7): a learned-γ Gaussian VAE and a second VAE of its codes (trained by
+    :func:`train_spec` for ``stage_two_epochs`` at ``stage_two_lr``, with the spec's batch size and decay factor)."""
+    positive_int(stage_two_epochs, "stage_two_epochs")
+    first = VAE(**{**_common(spec, x_dim), "likelihood": "gaussian"}, gamma=1.0, learn_gamma=True)
+    torch.manual_seed(spec.seed + 1)
+    second = VAE(x_dim=spec.z_dim, z_dim=spec.z_dim, hidden=list(stage_two_hidden), likelihood="gaussian", gamma=1.0,
+                 learn_gamma=True)
+    return TwoStageVAE(first, second)
+
+
+KINDS: dict[str, Callable] = {"vae": build_vae, "vamp": build_vamp, "implicit": build_implicit,
+                              "infovae": build_infovae, "wae": build_wae, "hebae": build_hebae,
+                              "two-stage": build_two_stage}
+
+
+def register_kind(name: str, builder: Callable) -> None:
+    """Make ``Spec(kind=name)`` build its model with ``builder(spec, x_dim, **options)`` (the CLI's ``--kind``
+    and the named experiments then know it).  The builder's keyword arguments are the options a spec may give."""
+    if not callable(builder) or list(inspect.signature(builder).parameters)[:2] != ["spec", "x_dim"]:
+        raise ValueError("A builder is a function builder(spec, x_dim, **options) returning the model.")
+    KINDS[name] = builder
+
+
+def kind_options(kind: str) -> dict:
+    """The options a kind accepts, with their defaults."""
+    choice(kind, "kind (the kind of model)", KINDS)
+    parameters = list(inspect.signature(KINDS[kind]).parameters.values())[2:]
+    return {p.name: p.default for p in parameters}
+
+
+def check_spec(spec: Spec) -> Spec:
+    """Refuse a spec with an unknown kind or option before any work is done."""
+    if not isinstance(spec, Spec):
+        raise TypeError(f"Expected a vaelab.experiments.Spec, got {type(spec).__name__}.")
+    if spec.kind not in KINDS:
+        raise ValueError(f"Unknown model kind {spec.kind!r}; choose one of {', '.join(KINDS)}.")
+    allowed = kind_options(spec.kind)
+    unknown = sorted(set(spec.options) - set(allowed))
+    if unknown:
+        raise ValueError(
+            f"Spec {spec.name!r}: the {spec.kind!r} model has no option(s) {unknown}; its options are "
+            f"{allowed or 'none'}."
+        )
+    return spec
 
 
 def build(spec: Spec, x_dim: int):
-    """The model of ``spec`` (for ``"two-stage"``: the first stage; :func:`run` adds the second)."""
-    if spec.kind not in KINDS:
-        raise ValueError(f"Unknown model kind {spec.kind!r}; choose one of {', '.join(KINDS)}.")
-    torch.manual_seed(0)
-    common = dict(x_dim=x_dim, z_dim=spec.z_dim, hidden=spec.hidden, activation=spec.activation)
-    options = dict(spec.options)
-    if spec.kind == "vamp":
-        return VAE(**common, likelihood=spec.likelihood, prior=VampPrior(options.pop("K", 500), x_dim))
-    if spec.kind == "implicit":
-        return VAE(**common, likelihood=spec.likelihood, prior=ImplicitPrior(spec.z_dim))
-    if spec.kind == "infovae":
-        return InfoVAE(**common, likelihood=spec.likelihood, **options)
-    if spec.kind == "wae":
-        return WAE(**common, likelihood=spec.likelihood, **options)
-    if spec.kind == "hebae":
-        return HEBAE(**common, likelihood=spec.likelihood, **options)
-    if spec.kind == "two-stage":
-        return VAE(**common, likelihood="gaussian", gamma=1.0, learn_gamma=True)
-    return VAE(**common, likelihood=spec.likelihood, **options)
+    """The untrained model of ``spec``, its networks initialized from ``spec.seed``.  Unknown options are an error."""
+    check_spec(spec)
+    torch.manual_seed(spec.seed)
+    return KINDS[spec.kind](spec, x_dim, **spec.options)
+
+
+# ---------------------------------------------------------------------------------------------------------- training
+
+
+def data_fingerprint(data) -> dict:
+    """What identifies a training set in a checkpoint's name: its name, size and the sum of its values."""
+    x = data.mu if hasattr(data, "mu") else data
+    return {"name": getattr(data, "name", None), "n": len(x), "sum": round(float(torch.as_tensor(x).double().sum()), 3)}
+
+
+def checkpoint_path(spec: Spec, train, store: str | os.PathLike) -> Path:
+    """Where ``spec``'s model trained on ``train`` is kept: ``store/KIND-DIGEST.pt``, the digest covering the spec
+    (all but its name) and the training data, so that equal models share one file whoever asks for them."""
+    digest = hashlib.sha256((spec.key() + json.dumps(data_fingerprint(train), sort_keys=True)).encode()).hexdigest()
+    return Path(store) / f"{spec.kind}-{digest[:12]}.pt"
+
+
+def _stage_two_path(path: Path) -> Path:
+    return path.with_name(path.stem + "-stage2.pt")
+
+
+def train_spec(spec: Spec, train, store: str | os.PathLike, *, device="auto", progress: bool = False,
+               train_missing: bool = True) -> tuple:
+    """Train ``spec``'s model on ``train``, or load it from ``store`` where it was trained before (a partly trained
+    one resumes).  Returns ``(model, training seconds, checkpoint path)``.
+
+    With ``train_missing=False`` nothing is trained: a missing or unfinished checkpoint is an error naming the file.
+    The two-stage VAE trains its first stage, then its second on the first stage's codes.
+    """
+    model = build(spec, train.shape[1] if hasattr(train, "shape") else train.mu.shape[1])
+    path = checkpoint_path(spec, train, store)
+    if spec.kind == "two-stage" and isinstance(train, torch.Tensor):
+        train = train.as_subclass(torch.Tensor)  # grey values as they are: no binarization mark, for either stage
+    first = model.first if isinstance(model, TwoStageVAE) else model
+    stages = [(first, train, path, spec.epochs, spec.lr, spec.lr_decay_every, spec.seed)]
+    if isinstance(model, TwoStageVAE):
+        options = {**kind_options("two-stage"), **spec.options}
+        stages.append((model.second, None, _stage_two_path(path), options["stage_two_epochs"], options["stage_two_lr"],
+                       options["stage_two_lr_decay_every"], spec.seed + 1))
+    if not train_missing:
+        for _, _, stage_path, epochs, *_ in stages:
+            _require_finished(stage_path, epochs, spec)
+    seconds = 0.0
+    for net, data, stage_path, epochs, lr, decay_every, seed in stages:
+        if data is None:  # stage 2: the first stage's codes, redrawn every epoch
+            data = latent_codes(first, train)
+        is_stage_two = net is not first
+        history = fit(net, data, epochs=epochs, batch_size=spec.batch_size, lr=lr, seed=seed,
+                      kl_weight=1.0 if is_stage_two else spec.kl_weight, warmup=0 if is_stage_two else spec.warmup,
+                      lr_decay_every=decay_every, lr_decay=spec.lr_decay, device=device, progress=progress,
+                      checkpoint=stage_path, binarize="none" if spec.kind == "two-stage" else "auto",
+                      precision=spec.precision)
+        seconds += sum(history.seconds)
+    return model, seconds, path
+
+
+def _require_finished(path: Path, epochs: int, spec: Spec) -> None:
+    if not path.exists():
+        raise FileNotFoundError(
+            f"No checkpoint for {spec.name!r} at {path}: evaluating never trains. Train it first (python -m vaelab "
+            "train, or reproduce), or point to the folder that holds it."
+        )
+    trained = len(torch.load(path, map_location="cpu", weights_only=True).get("history", {}).get("epoch", []))
+    if trained < epochs:
+        raise ValueError(
+            f"The checkpoint {path} of {spec.name!r} has {trained} of its {epochs} epochs: evaluating never trains. "
+            "Finish the training first (the same train or reproduce command resumes it)."
+        )
+
+
+def with_seeds(specs: Sequence[Spec], seeds: Sequence[int]) -> list[Spec]:
+    """Every spec once per seed, named ``"NAME, seed S"``."""
+    return [replace(spec, name=f"{spec.name}, seed {seed}", seed=seed) for spec in specs for seed in seeds]
+
+
+# -------------------------------------------------------------------------------------------------------- evaluation
+
+
+def hardware(device: torch.device) -> dict:
+    info = {"device": str(device), "cpu": platform.processor() or platform.machine(),
+            "threads": torch.get_num_threads(), "torch": torch.__version__, "vaelab": __version__,
+            "python": platform.python_version()}
+    if device.type == "cuda":
+        info["gpu"] = torch.cuda.get_device_name(device)
+    return info
+
+
+def evaluate_model(model, test, k: int, real=None) -> dict:
+    """Everything defined for ``model`` on ``test``: nats per example (the log-likelihood with its Monte Carlo
+    standard error), active units, q(z) against the prior, and FD/KID of its samples against ``real`` images."""
+    out: dict = {"likelihood": getattr(model.likelihood, "name", "custom")}  # Gaussian densities: other units
+    parts = evaluate.elbo_parts(model, test)
+    out["recon"] = parts["recon"]
+    if not getattr(model, "deterministic_encoder", False):
+        out["elbo"] = parts["elbo"]
+        if k:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)  # unnormalized implicit prior: recorded below
+                estimate = evaluate.log_likelihood(model, test, k=k)
+            out["log_likelihood"] = float(estimate)
+            out["log_likelihood_stderr"] = getattr(estimate, "stderr", None)
+            if getattr(model.prior, "normalized", True) is False:
+                out["log_likelihood_note"] = "unnormalized prior: not a bound (Takahashi et al. report it with ≈)"
+    out["active_units"] = evaluate.active_units(model, test)
+    out["mmd_to_prior"] = evaluate.mmd_to_prior(model, test)  # to the model's own prior (a VampPrior for "vamp")
+    out["logdet_cov_qz"] = evaluate.aggregate_posterior(model, test).logdet
+    if real is not None:
+        with torch.no_grad():
+            samples = model.sample(len(real), generator=torch.Generator(device=model.device).manual_seed(0))
+        quality = metrics.sample_quality(samples.cpu().clamp(0, 1), real, seed=0)
+        out["fd"], out["kid"], out["features"] = quality["fid"], quality["kid"], quality["extractor"]
+    return {key: (None if isinstance(v, float) and not math.isfinite(v) else v) for key, v in out.items()}
+
+
+def _save_samples(model, path: Path) -> str:
+    """64 samples (decoder means) as a PNG beside the results; returns the file name."""
+    from .plots import image_grid  # a figure pyplot does not keep open: no backend switch, no leak
+
+    with torch.no_grad():
+        samples = model.sample(64, generator=torch.Generator(device=model.device).manual_seed(0)).cpu().clamp(0, 1)
+    figure = image_grid(samples, nrow=8, title=path.stem.replace("_", " "))
+    figure.savefig(path, dpi=80)
+    return path.name
+
+
+def file_stem(spec: Spec) -> str:
+    """A file name made from the spec's display name: spaces, commas and slashes replaced."""
+    return spec.name.replace(", ", "_").replace(" ", "_").replace("/", "_").replace(",", "_")
+
+
+def write_json(path: Path, obj) -> None:
+    """Write JSON atomically: a temporary file beside ``path``, flushed, then renamed over it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(obj, indent=1, ensure_ascii=False)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+# -------------------------------------------------------------------------------------------------------- the runner
+
+
+class Results(dict):
+    """The ``results.json`` contents of a run, with the trained models themselves in ``.trained`` (by spec name)."""
+
+    trained: dict
+
+
+def load_data(data: dict, verbose: bool = True):
+    """Train and test sets of an experiment; ``source="full"`` on MNIST without a network raises with the way out."""
+    name, source = data["name"], data.get("source", "auto")
+    kwargs = {"source": source} if name == "mnist" else {}
+    binarize = {"binarize": "dynamic"} if name == "mnist" else {}
+    try:
+        train = load(name, split="train", n=data.get("n_train"), verbose=verbose, **kwargs, **binarize)
+        test = load(name, split="test", n=data.get("n_test", 2000 if name != "mnist" else None), verbose=verbose,
+                    **kwargs, **({"binarize": "fixed"} if name == "mnist" else {}))
+    except (FileNotFoundError, OSError, RuntimeError) as err:
+        raise RuntimeError(
+            f"{name} ({source}) is not available here: {err}\nFull MNIST needs a network the first time (it is cached "
+            "afterwards). Run with --source subset (the 10,000 shipped digits) or --data fashion-mnist instead."
+        ) from err
+    return train, test
+
+
+def run_specs(data, specs: Sequence[Spec], folder: str | os.PathLike, *, store: str | os.PathLike | None = None,
+              device="auto", progress: bool = True, verbose: bool = True, train: bool = True,
+              evaluate_models: bool = True, k: int | None = None, experiment: str = "specs",
+              budget: str | None = None) -> Results:
+    """Train (or load) and evaluate every model of ``specs`` on ``data``; write ``folder/results.json``.
+
+    Args:
+        data: a data description ``{"name", "source", "n_train", "n_test", "k"}`` (see :func:`load_data`), or a
+            ``(train, test)`` pair of data sets already loaded.
+        specs: the models; their names must be distinct.
+        folder: where ``results.json`` and the sample figures go.
+        store: where checkpoints are kept (default ``folder/checkpoints``); experiments that share a store share
+            every model they have in common.
+        train: ``False`` only loads finished checkpoints (``python -m vaelab evaluate``): a missing one is an error.
+        evaluate_models: ``False`` skips the evaluation (the results then hold training times only).
+        k: importance samples of the log-likelihood (default: the data description's ``k``, else 100; 0 skips it).
+
+    Evaluations are kept in ``results.json`` with a key of the spec, its checkpoint file and the evaluation
+    settings: a rerun whose models did not change reuses them instead of evaluating again.
+    """
+    names = [spec.name for spec in specs]
+    if len(set(names)) != len(names):
+        raise ValueError(f"Spec names must be distinct; repeated: {sorted({n for n in names if names.count(n) > 1})}.")
+    device = resolve_device(device)
+    folder = Path(folder)
+    store = Path(store) if store is not None else folder / "checkpoints"
+    for spec in specs:
+        check_spec(spec)  # unknown kinds and options fail here, before any work
+    if isinstance(data, dict):
+        info = dict(data)
+        train_data, test = load_data(info, verbose=verbose)
+    else:
+        train_data, test = data
+        info = {"name": getattr(train_data, "name", None)}
+    k = info.get("k", 100) if k is None else k
+    real = test[:2000] if train_data.shape[1] == 784 else None
+    results_path = folder / "results.json"
+    previous = {}
+    if results_path.exists():
+        try:
+            previous = json.loads(results_path.read_text()).get("models", {})
+        except (ValueError, OSError):
+            previous = {}
+    results = Results(experiment=experiment, budget=budget,
+                      data={**info, "source_used": getattr(train_data, "source", None), "n_train": len(train_data),
+                            "n_test": len(test)},
+                      hardware=hardware(device), models={})
+    results.trained = {}
+    for spec in specs:
+        began = time.perf_counter()
+        model, seconds, path = train_spec(spec, train_data, store, device=device, progress=progress,
+                                          train_missing=train)
+        results.trained[spec.name] = model
+        entry = {"spec": asdict(spec), "checkpoint": str(path), "train_seconds": seconds}
+        if evaluate_models:
+            stat = path.stat()
+            key = f"{spec.key()}:{stat.st_size}:{stat.st_mtime_ns}:k={k}:n_test={len(test)}:{__version__}"
+            cached = previous.get(spec.name, {})
+            if cached.get("evaluation_key") == key:
+                entry.update({name: v for name, v in cached.items() if name not in entry})
+            else:
+                entry.update(evaluate_model(model, test, k, real))
+                entry["evaluation_key"] = key
+                if real is not None:  # a figure of samples beside the numbers
+                    figures = folder / "figures"
+                    figures.mkdir(parents=True, exist_ok=True)
+                    entry["samples_figure"] = str(Path("figures") / _save_samples(
+                        model, figures / f"{file_stem(spec)}-samples.png"))
+        entry["wall_seconds"] = time.perf_counter() - began
+        results["models"][spec.name] = entry
+        write_json(results_path, dict(results))
+    if verbose:
+        print(f"results: {results_path}")
+    return results
 
 
 # ------------------------------------------------------------------------------------------------- named experiments
@@ -92,10 +447,10 @@ def _compare(budget: str) -> tuple[dict, list[Spec]]:
         Spec("VAE", "vae", **arch),
         Spec("VampPrior", "vamp", options={"K": 500 if paper else 100}, **arch),
         Spec("implicit prior", "implicit", **arch),
-        Spec("InfoVAE (α = 1, λ = 1000)", "infovae", options={"alpha": 1.0, "lam": 1000.0}, **arch),
-        Spec("WAE (λ = 1000)", "wae", options={"lam": 1000.0}, **arch),
+        Spec("InfoVAE (α = 1, λ = 1000)", "infovae", options={"alpha": 1.0, "mmd_lambda": 1000.0}, **arch),
+        Spec("WAE (λ = 1000)", "wae", options={"mmd_lambda": 1000.0}, **arch),
         Spec("HEBAE", "hebae", **arch),
-        Spec("two-stage VAE", "two-stage", lr=3e-3, stage_two_epochs=400 if paper else 40, **arch),
+        Spec("two-stage VAE", "two-stage", lr=3e-3, options={"stage_two_epochs": 400 if paper else 40}, **arch),
     ]
     data = {"name": "mnist", "source": "auto" if paper else "subset", "k": 5000 if paper else 100}
     return data, specs
@@ -120,8 +475,8 @@ def _hebae(budget: str) -> tuple[dict, list[Spec]]:
     if paper:  # Adam 1e-3, times 0.995 every epoch (their encoder's first layer has 784 units, not 800)
         arch.update(lr_decay_every=1, lr_decay=0.995)
     lams = [0.25, 1.0, 4.0, 16.0] if paper else [0.25, 1.0, 4.0]
-    specs = [Spec(f"{name}, λ = {lam:g}", kind, kl_weight=lam, **arch) for name, kind in (("VAE", "vae"), ("HEBAE", "hebae"))
-             for lam in lams]
+    specs = [Spec(f"{name}, λ = {lam:g}", kind, kl_weight=lam, **arch)
+             for name, kind in (("VAE", "vae"), ("HEBAE", "hebae")) for lam in lams]
     return {"name": "mnist", "source": "auto" if paper else "subset", "k": 5000 if paper else 100}, specs
 
 
@@ -132,11 +487,11 @@ def _two_stage(budget: str) -> tuple[dict, list[Spec]]:
     if paper:  # their schedule: batch 64, Adam 1e-4 halved every 150 epochs; stage 2: a VAE of three 1024-unit
         # layers, 800 epochs, Adam 1e-4 halved every 300
         arch.update(batch_size=64, lr=1e-4, lr_decay_every=150)
-        stage_two = dict(stage_two_epochs=800, stage_two_lr=1e-4, stage_two_lr_decay_every=300,
-                         stage_two_hidden=[1024, 1024, 1024])
+        two = dict(options={"stage_two_epochs": 800, "stage_two_lr": 1e-4, "stage_two_lr_decay_every": 300,
+                            "stage_two_hidden": [1024, 1024, 1024]})
     else:
-        stage_two = dict(lr=3e-3, stage_two_epochs=40)
-    specs = [Spec("VAE (cross-entropy)", "vae", **arch), Spec("two-stage VAE", "two-stage", **{**arch, **stage_two})]
+        two = dict(lr=3e-3, options={"stage_two_epochs": 40})
+    specs = [Spec("VAE (cross-entropy)", "vae", **arch), Spec("two-stage VAE", "two-stage", **{**arch, **two})]
     return {"name": "fashion-mnist", "source": "auto", "n_train": None if paper else 10_000, "k": 0}, specs
 
 
@@ -147,8 +502,9 @@ def _lambda(budget: str) -> tuple[dict, list[Spec]]:
     specs = []
     for lam in (0.25, 1.0, 4.0):  # multiples of each model's λ₀ (1 for the KL weights, 1000 for the MMD weights)
         specs += [Spec(f"VAE, λ = {lam:g}", "vae", kl_weight=lam, **arch),
-                  Spec(f"InfoVAE, λ = {1000 * lam:g}", "infovae", options={"alpha": 1.0, "lam": 1000 * lam}, **arch),
-                  Spec(f"WAE, λ = {1000 * lam:g}", "wae", options={"lam": 1000 * lam}, **arch),
+                  Spec(f"InfoVAE, λ = {1000 * lam:g}", "infovae",
+                       options={"alpha": 1.0, "mmd_lambda": 1000 * lam}, **arch),
+                  Spec(f"WAE, λ = {1000 * lam:g}", "wae", options={"mmd_lambda": 1000 * lam}, **arch),
                   Spec(f"HEBAE, λ = {lam:g}", "hebae", kl_weight=lam, **arch)]
     data = {"name": "mnist", "source": "auto" if paper else "subset", "n_train": None if paper else 2000, "k": 0}
     return data, specs
@@ -158,128 +514,24 @@ EXPERIMENTS = {"compare": _compare, "vampprior": _vampprior, "hebae": _hebae, "t
                "lambda": _lambda}
 
 
-# ------------------------------------------------------------------------------------------------------- the runner
-
-
-def hardware(device: torch.device) -> dict:
-    info = {"device": str(device), "cpu": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
-            "torch": torch.__version__, "vaelab": __version__, "python": platform.python_version()}
-    if device.type == "cuda":
-        info["gpu"] = torch.cuda.get_device_name(device)
-    return info
-
-
-def load_data(data: dict, verbose: bool = True):
-    """Train and test sets of an experiment; ``source="full"`` on MNIST without a network raises with the way out."""
-    name, source = data["name"], data.get("source", "auto")
-    kwargs = {"source": source} if name == "mnist" else {}
-    binarize = {"binarize": "dynamic"} if name == "mnist" else {}
-    try:
-        train = load(name, split="train", n=data.get("n_train"), verbose=verbose, **kwargs, **binarize)
-        test = load(name, split="test", n=data.get("n_test", 2000 if name != "mnist" else None), verbose=verbose,
-                    **kwargs, **({"binarize": "fixed"} if name == "mnist" else {}))
-    except (FileNotFoundError, OSError, RuntimeError) as err:
-        raise RuntimeError(
-            f"{name} ({source}) is not available here: {err}\nFull MNIST needs a network the first time (it is cached "
-            "afterwards). Run with --source subset (the 10,000 shipped digits) or --data fashion-mnist instead."
-        ) from err
-    return train, test
-
-
-def _evaluate(model, test, k: int, real) -> dict:
-    """Everything defined for this model on ``test``: nats per example, and FD/KID of its samples."""
-    first = model.first if isinstance(model, TwoStageVAE) else model
-    out: dict = {"likelihood": getattr(first.likelihood, "name", "custom")}  # Gaussian densities: other units
-    parts = evaluate.elbo_parts(first, test)
-    out["recon"] = parts["recon"]
-    if not getattr(first, "deterministic_encoder", False):
-        out["elbo"] = parts["elbo"]
-        if k:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", UserWarning)  # unnormalized implicit prior: recorded below
-                out["log_likelihood"] = evaluate.log_likelihood(first, test, k=k)
-            if getattr(first.prior, "normalized", True) is False:
-                out["log_likelihood_note"] = "unnormalized prior: not a bound (Takahashi et al. report it with ≈)"
-    out["active_units"] = evaluate.active_units(first, test)
-    out["mmd_to_prior"] = evaluate.mmd_to_prior(first, test)  # to the model's own prior (a VampPrior for "vamp")
-    out["logdet_cov_qz"] = evaluate.aggregate_posterior(first, test).logdet
-    if real is not None:
-        with torch.no_grad():
-            samples = model.sample(len(real), generator=torch.Generator(device=first.device).manual_seed(0))
-        quality = metrics.sample_quality(samples.cpu().clamp(0, 1), real, seed=0)
-        out["fd"], out["kid"], out["features"] = quality["fid"], quality["kid"], quality["extractor"]
-    return {key: (None if isinstance(v, float) and not math.isfinite(v) else v) for key, v in out.items()}
-
-
-def file_stem(spec: Spec) -> str:
-    """The name of a model's checkpoint and figure files: its spec's name with spaces and slashes replaced."""
-    return spec.name.replace(" ", "_").replace("/", "_")
-
-
-def _save_samples(model, path: Path) -> str:
-    """64 samples (decoder means) as a PNG beside the results; returns the file name."""
-    from .plots import image_grid  # a figure pyplot does not keep open: no backend switch, no leak
-
-    first = model.first if isinstance(model, TwoStageVAE) else model
-    with torch.no_grad():
-        samples = model.sample(64, generator=torch.Generator(device=first.device).manual_seed(0)).cpu().clamp(0, 1)
-    figure = image_grid(samples, nrow=8, title=path.stem.replace("_", " "))
-    figure.savefig(path, dpi=80)
-    return path.name
-
-
 def run(name: str, budget: str = "cpu", out: str | Path = "runs", device="auto", progress: bool = True,
-        source: str | None = None, verbose: bool = True, folder_name: str | None = None,
-        precision: str | None = None) -> dict:
+        source: str | None = None, verbose: bool = True, precision: str | None = None,
+        seeds: Sequence[int] | None = None, store: str | os.PathLike | None = None) -> Results:
     """Run the named experiment; return (and write to ``out/NAME-BUDGET/results.json``) its results.
 
     Rerunning resumes: every model's training continues from its checkpoint (a finished one is only evaluated).
-    ``precision`` (``"float32"`` or ``"bfloat16"``, see :func:`vaelab.fit`) overrides every model's.
+    ``precision`` (``"float32"`` or ``"bfloat16"``, see :func:`vaelab.fit`) overrides every model's; ``seeds``
+    runs every model once per seed (named ``"NAME, seed S"``); ``store`` is the checkpoint folder (default
+    ``out/NAME-BUDGET/checkpoints``).
     """
-    if name not in EXPERIMENTS:
-        raise ValueError(f"Unknown experiment {name!r}; choose one of {', '.join(EXPERIMENTS)}.")
-    if budget not in BUDGETS:
-        raise ValueError(f"budget must be one of {', '.join(BUDGETS)}, got {budget!r}.")
+    choice(name, "name (the experiment)", EXPERIMENTS)
+    choice(budget, "budget", BUDGETS)
     data, specs = EXPERIMENTS[name](budget)
     if precision is not None:
         specs = [replace(spec, precision=precision) for spec in specs]
+    if seeds is not None:
+        specs = with_seeds(specs, seeds)
     if source is not None:
         data["source"] = source
-    device = resolve_device(device)
-    folder = Path(out) / (folder_name or f"{name}-{budget}")
-    (folder / "checkpoints").mkdir(parents=True, exist_ok=True)
-    train, test = load_data(data, verbose=verbose)
-    real = test[:2000] if train.shape[1] == 784 else None
-    results = {"experiment": "train" if name == "_cli" else name, "budget": budget, "data": {**data, "source_used": getattr(train, "source", None),
-                                                              "n_train": len(train), "n_test": len(test)},
-               "hardware": hardware(device), "models": {}}
-    for spec in specs:
-        began = time.perf_counter()
-        model = build(spec, train.shape[1])
-        stem = folder / "checkpoints" / file_stem(spec)
-        kind_data = train if spec.kind != "two-stage" else train.as_subclass(torch.Tensor)
-        history = fit(model, kind_data, epochs=spec.epochs, batch_size=spec.batch_size, lr=spec.lr, seed=0,
-                      kl_weight=spec.kl_weight, warmup=spec.warmup, lr_decay_every=spec.lr_decay_every,
-                      lr_decay=spec.lr_decay, device=device, progress=progress,
-                      checkpoint=stem.with_suffix(".pt"), binarize="none" if spec.kind == "two-stage" else "auto",
-                      precision=spec.precision)
-        seconds = sum(history.seconds)
-        if spec.kind == "two-stage":
-            second = VAE(x_dim=spec.z_dim, z_dim=spec.z_dim, hidden=spec.stage_two_hidden, likelihood="gaussian",
-                         gamma=1.0, learn_gamma=True)
-            history_2 = fit(second, latent_codes(model, kind_data), epochs=spec.stage_two_epochs,
-                            batch_size=spec.batch_size, lr=spec.stage_two_lr,
-                            lr_decay_every=spec.stage_two_lr_decay_every, lr_decay=spec.lr_decay, seed=1,
-                            device=device, progress=progress, checkpoint=stem.with_name(stem.name + "-stage2.pt"),
-                            precision=spec.precision)
-            seconds += sum(history_2.seconds)
-            model = TwoStageVAE(model, second)
-        entry = {"spec": asdict(spec), "train_seconds": seconds, **_evaluate(model, test, data.get("k", 0), real)}
-        if real is not None:  # a figure of samples beside the numbers
-            entry["samples_figure"] = _save_samples(model, stem.with_name(stem.name + "-samples.png"))
-        entry["wall_seconds"] = time.perf_counter() - began
-        results["models"][spec.name] = entry
-        (folder / "results.json").write_text(json.dumps(results, indent=1, ensure_ascii=False))
-    if verbose:
-        print(f"results: {folder / 'results.json'}")
-    return results
+    return run_specs(data, specs, Path(out) / f"{name}-{budget}", store=store, device=device, progress=progress,
+                     verbose=verbose, experiment=name, budget=budget)

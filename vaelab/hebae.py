@@ -21,7 +21,6 @@ from .checks import choice, number
 from .gaussians import reparameterize
 from .models import VAE, ELBOTerms
 
-
 # ---------------------------------------------------------------------------------------------------------------
 # HEBAE's batch-level regularizer (chapter 6): KL(N(β̂, Σ̂) || N(0, I)) from the batch moments of μ(x).
 

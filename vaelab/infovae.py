@@ -19,6 +19,7 @@ The WAE-MMD (Tolstikhin et al., 2018) is the case α = 1 with a deterministic en
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 
 import torch
@@ -33,17 +34,21 @@ class InfoVAE(VAE):
 
     Args (besides :class:`vaelab.VAE`'s):
         alpha: α; the per-example KL is weighted by 1 − α (must be ≤ 1).
-        lam: InfoVAE's λ; the divergence is weighted by α + λ − 1 (must be ≥ 0).  The paper's MMD runs used α = 0,
+        mmd_lambda: InfoVAE's λ (λ_MMD in the book, to tell it from the KL weight λ that ``fit``'s ``kl_weight``
+            sets); the divergence is weighted by α + λ − 1 (must be ≥ 0).  The paper's MMD runs used α = 0,
             λ = 1000 (weight 999), the default here: MMD² of a batch is tiny next to the nats of log p(x|z).
         kernel: ``"imq"`` or ``"rbf"``; ``kernel_scales`` multiples of C = 2·z_dim summed (vaelab.mmd).
 
     ``fit``'s ``kl_weight`` multiplies the per-example KL term as for every model (and a warm-up ramps it).
     """
 
-    def __init__(self, *args, alpha: float = 0.0, lam: float = 1000.0, kernel: str = "imq",
-                 kernel_scales: Sequence[float] = (1.0,), **kwargs):
+    def __init__(self, *args, alpha: float = 0.0, mmd_lambda: float = 1000.0, kernel: str = "imq",
+                 kernel_scales: Sequence[float] = (1.0,), lam: float | None = None, **kwargs):
+        if lam is not None:  # the name of vaelab 0.1
+            warnings.warn("InfoVAE(lam=...) is now InfoVAE(mmd_lambda=...).", DeprecationWarning, stacklevel=2)
+            mmd_lambda = lam
         alpha = number(alpha, "alpha (α)")
-        lam = number(lam, "lam (InfoVAE's λ)")
+        lam = number(mmd_lambda, "mmd_lambda (InfoVAE's λ)")
         if alpha > 1:
             raise ValueError(
                 f"alpha = {alpha:g} > 1 gives the per-example KL the weight 1 − α = {1 - alpha:g} < 0, which rewards "
@@ -51,19 +56,19 @@ class InfoVAE(VAE):
             )
         if alpha + lam - 1 < 0:
             raise ValueError(
-                f"alpha + lam − 1 = {alpha + lam - 1:g} < 0 weights the divergence D(q(z) || p(z)) negatively, which "
-                "rewards q(z) for moving away from the prior (InfoVAE, eq. 5.1). Choose lam >= 1 − alpha "
-                f"(>= {1 - alpha:g} here); the paper's MMD runs use alpha = 0, lam = 1000."
+                f"alpha + mmd_lambda − 1 = {alpha + lam - 1:g} < 0 weights the divergence D(q(z) || p(z)) negatively, "
+                "which rewards q(z) for moving away from the prior (InfoVAE, eq. 5.1). Choose mmd_lambda >= 1 − alpha "
+                f"(>= {1 - alpha:g} here); the paper's MMD runs use alpha = 0, mmd_lambda = 1000."
             )
         choice(kernel, "kernel", KERNELS[:2])
         super().__init__(*args, **kwargs)
-        self.alpha, self.lam, self.kernel, self.kernel_scales = alpha, lam, kernel, tuple(kernel_scales)
-        self.config.update(alpha=alpha, lam=lam, kernel=kernel, kernel_scales=list(self.kernel_scales))
+        self.alpha, self.mmd_lambda, self.kernel, self.kernel_scales = alpha, lam, kernel, tuple(kernel_scales)
+        self.config.update(alpha=alpha, mmd_lambda=lam, kernel=kernel, kernel_scales=list(self.kernel_scales))
 
     @property
     def divergence_weight(self) -> float:
         """α + λ − 1, the weight of MMD²(q(z), p(z)) in eq. 5.1."""
-        return self.alpha + self.lam - 1
+        return self.alpha + self.mmd_lambda - 1
 
     def divergence(self, z: torch.Tensor) -> torch.Tensor:
         """MMD²(q(z), p(z)) estimated from a batch of codes z ~ q(z|x) and as many fresh prior samples (eq. 5.4)."""
@@ -82,19 +87,22 @@ class InfoVAE(VAE):
 class WAE(InfoVAE):
     """Wasserstein autoencoder with the MMD penalty (eq. 5.2): deterministic encoder z = μ(x), no KL term.
 
-    ``lam`` is the MMD weight λ (its default 1000 matches InfoVAE's; see chapter 5 for the choice).  The encoder
-    outputs z_dim numbers.  With no posterior variance the model has no ELBO: ``vaelab.elbo`` and
+    ``mmd_lambda`` is the MMD weight λ of eq. 5.2 (its default 1000 matches InfoVAE's; see chapter 5 for the
+    choice).  The encoder outputs z_dim numbers.  With no posterior variance the model has no ELBO: ``vaelab.elbo`` and
     ``vaelab.log_likelihood`` refuse it; ``terms`` returns the reconstruction term and a KL of 0.
     """
 
     deterministic_encoder = True
     encoder_layout = "z = μ(x)"
 
-    def __init__(self, *args, lam: float = 1000.0, kernel: str = "imq", kernel_scales: Sequence[float] = (1.0,),
-                 **kwargs):
+    def __init__(self, *args, mmd_lambda: float = 1000.0, kernel: str = "imq",
+                 kernel_scales: Sequence[float] = (1.0,), lam: float | None = None, **kwargs):
+        if lam is not None:  # the name of vaelab 0.1
+            warnings.warn("WAE(lam=...) is now WAE(mmd_lambda=...).", DeprecationWarning, stacklevel=2)
+            mmd_lambda = lam
         if "n_samples" in kwargs and kwargs["n_samples"] != 1:
             raise ValueError("A WAE's encoder is deterministic: n_samples (samples of z per example) must be 1.")
-        super().__init__(*args, alpha=1.0, lam=lam, kernel=kernel, kernel_scales=kernel_scales, **kwargs)
+        super().__init__(*args, alpha=1.0, mmd_lambda=mmd_lambda, kernel=kernel, kernel_scales=kernel_scales, **kwargs)
 
     @staticmethod
     def encoder_width(z_dim: int) -> int:

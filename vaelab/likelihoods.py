@@ -34,6 +34,12 @@ class Bernoulli(nn.Module):
         """E[x|z] = sigmoid(η)."""
         return torch.sigmoid(logits)
 
+    def curvature(self, logits: torch.Tensor) -> torch.Tensor:
+        """−∂² log p(x|η)/∂η_d² = sigmoid(η_d)(1 − sigmoid(η_d)), whatever x is (the Laplace proposal of
+        ``vaelab.importance`` uses it)."""
+        p = torch.sigmoid(logits)
+        return p * (1 - p)
+
     def sample(self, logits: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         return torch.bernoulli(torch.sigmoid(logits), generator=generator)
 
@@ -80,6 +86,10 @@ class Gaussian(nn.Module):
 
     def mean(self, mean: torch.Tensor) -> torch.Tensor:
         return mean
+
+    def curvature(self, mean: torch.Tensor) -> torch.Tensor:
+        """−∂² log p(x|μ)/∂μ_d² = 1/γ for every dimension."""
+        return (1 / self.gamma).expand_as(mean)
 
     def sample(self, mean: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         noise = torch.randn(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)

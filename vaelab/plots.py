@@ -104,7 +104,8 @@ def _as_images(images: Any, shape: tuple[int, int] | None, name: str = "images")
             if hi > 2 and lo >= 0
             else "decoder logits: use model.decode_mean(z) / model.sample(n), or torch.sigmoid(logits)"
         )
-        raise ValueError(f"{name} should hold pixel intensities in [0, 1], but its values lie in [{lo:.3g}, {hi:.3g}] ({hint})")
+        raise ValueError(f"{name} should hold pixel intensities in [0, 1], but its values lie in "
+                         f"[{lo:.3g}, {hi:.3g}] ({hint})")
     return np.clip(x, 0.0, 1.0)
 
 

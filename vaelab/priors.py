@@ -86,6 +86,15 @@ class Prior(nn.Module):
         reparameterized sample ``z`` (``[N, z]`` or ``[L, N, z]``), with q(z|x) = N(μ, diag σ²) (eq. 1.5)."""
         return gaussian_log_prob(z, mu, logvar) - self.log_prob(z)
 
+    def gradient_and_curvature(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """∇ log p(z) ``[N, z_dim]`` and the curvature −∇² log p(z) ``[N, z_dim, z_dim]`` at every row of ``z``
+        (the Laplace proposal of the log-likelihood estimate uses them); by default with autograd."""
+        with torch.enable_grad():
+            z = z.detach().requires_grad_(True)
+            (grad,) = torch.autograd.grad(self.log_prob(z).sum(), z, create_graph=True)
+            rows = [torch.autograd.grad(grad[:, j].sum(), z, retain_graph=True)[0] for j in range(z.shape[-1])]
+        return grad.detach(), -torch.stack(rows, 1).detach()
+
     # -- training hooks (optional) ---------------------------------------------------------------------------
     def auxiliary_parameters(self) -> list[nn.Parameter]:
         """Parameters trained by this prior's hooks with their own optimizer, not by the model's loss."""
@@ -124,6 +133,11 @@ class StandardNormal(Prior):
     def kl(self, mu: torch.Tensor, logvar: torch.Tensor, z: torch.Tensor | None = None) -> torch.Tensor:
         """Closed-form KL(q(z|x) || N(0, I)) (eq. 1.6); the sample ``z`` is not needed."""
         return gaussian_kl(mu, logvar)
+
+    def gradient_and_curvature(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """∇ log N(z; 0, I) = −z and −∇² log N(z; 0, I) = I."""
+        eye = torch.eye(z.shape[-1], device=z.device, dtype=z.dtype)
+        return -z, eye.expand(*z.shape[:-1], -1, -1)
 
 
 def _check_prior_inputs(what: str, x_dim: int, pseudo_inputs: torch.Tensor) -> None:

@@ -2,8 +2,8 @@
 
 Stage 1 is a VAE with a Gaussian decoder N(x; μ_θ(z), γ I) whose variance γ is learned (``learn_gamma=True``; γ is a
 *variance*, held as log γ, and the d·log γ term of the log-density is kept, vaelab.likelihoods.Gaussian).  On data
-that fill an r-dimensional manifold of R^d, γ → 0 and the loss falls like (d − r)/2 · log γ (eq. 7.3): the decoder learns the
-manifold, but the aggregate posterior q(z) need not be N(0, I), so z ~ N(0, I) decodes to poor samples.
+that fill an r-dimensional manifold of R^d, γ → 0 and the loss falls like (d − r)/2 · log γ (eq. 7.3): the decoder
+learns the manifold, but the aggregate posterior q(z) need not be N(0, I), so z ~ N(0, I) decodes to poor samples.
 
 Stage 2 is a second VAE of its own (u ∈ R^κ, learned γ') fitted to codes z ~ q(z|x) of the training data, redrawn
 every epoch (:func:`latent_codes` and ``fit``).  Samples follow the ancestral process

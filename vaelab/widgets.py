@@ -426,7 +426,7 @@ def latent_explorer(
         shown = models if model == ALL_MODELS else [model]
         axes = np.atleast_1d(fig.subplots(1, len(shown), sharex=True, sharey=True))
         t = epochs.index(epoch)
-        for ax, name in zip(axes, shown):
+        for ax, name in zip(axes, shown, strict=True):
             z, labels = data[name, lam]
             latent_scatter(z[t], labels, ax=ax, title=name, class_names=names)
             if ax is not axes[-1]:

@@ -1,16 +1,15 @@
-"""HEBAE (chapter 6): the batch KL against torch.distributions, the reparameterized covariance, bad input.
-The two-stage VAE (chapter 7): learned γ on manifold data, stage 2 against N(0, I), manifold data."""
+"""vaelab.hebae (chapter 6): the batch moments and the batch KL against torch.distributions, the reparameterized
+covariance against a statistical test, gradients through the Cholesky factor, training, bad input."""
 
 import math
 
 import pytest
 import torch
+from helpers import small_data
 from torch.distributions import MultivariateNormal, kl_divergence
 
 import vaelab as vl
 from vaelab.hebae import batch_moments, gaussian_kl_full
-from vaelab.mmd import mmd2
-from test_train import small_data
 
 
 def correlated(m=500, k=4, seed=0):
@@ -42,7 +41,8 @@ def test_hebae_kl_term_is_the_batch_kl_for_every_example():
     (recon, kl), z = model.terms_and_codes(x)
     mu, _ = model.encode_scale(x)
     beta, sigma, _ = batch_moments(mu.double())
-    reference = kl_divergence(MultivariateNormal(beta, sigma), MultivariateNormal(torch.zeros(3).double(), torch.eye(3).double()))
+    standard = MultivariateNormal(torch.zeros(3).double(), torch.eye(3).double())
+    reference = kl_divergence(MultivariateNormal(beta, sigma), standard)
     assert torch.allclose(kl.double(), reference.expand(64), rtol=1e-4)
     out = model.loss(x, kl_weight=2.5)
     assert torch.allclose(out.loss, 2.5 * out.kl - out.recon)
@@ -71,13 +71,17 @@ def test_reparameterized_samples_have_covariance_sigma_squared_times_batch_covar
     noise = torch.cat([model.terms_and_codes(x, n_samples=20)[1].reshape(-1, 300, 3) - mu for _ in range(20)])
     cov = torch.cov(noise.reshape(-1, 3).double().T)
     assert torch.allclose(cov, 0.25 * sigma, atol=0.03 * float(sigma.diagonal().max()))
-    corr = lambda c: c / (c.diagonal().sqrt()[:, None] * c.diagonal().sqrt()[None, :])
+
+    def corr(c):
+        return c / (c.diagonal().sqrt()[:, None] * c.diagonal().sqrt()[None, :])
+
     assert float((corr(cov) - corr(sigma)).abs().max()) < 0.03
 
 
 def test_diagonal_reparameterization_ignores_the_correlations():
     mu = correlated(300, 3, seed=1).float()
-    model = vl.HEBAE(x_dim=3, z_dim=3, likelihood="gaussian", encoder=FixedEncoder(mu, 0.0), reparameterization="diagonal")
+    model = vl.HEBAE(x_dim=3, z_dim=3, likelihood="gaussian", encoder=FixedEncoder(mu, 0.0),
+                     reparameterization="diagonal")
     torch.manual_seed(0)
     noise = model.terms_and_codes(torch.zeros(300, 3), n_samples=100)[1] - mu
     assert torch.allclose(torch.cov(noise.reshape(-1, 3).double().T), torch.eye(3).double(), atol=0.03)
@@ -87,7 +91,8 @@ def test_gradients_flow_through_the_cholesky_factor_only_when_asked():
     grads = {}
     for mode in ("cholesky", "cholesky-detached"):
         mu = correlated(50, 3, seed=2).float().requires_grad_()
-        model = vl.HEBAE(x_dim=3, z_dim=3, likelihood="gaussian", encoder=FixedEncoder(mu, 0.0), reparameterization=mode)
+        model = vl.HEBAE(x_dim=3, z_dim=3, likelihood="gaussian", encoder=FixedEncoder(mu, 0.0),
+                         reparameterization=mode)
         torch.manual_seed(0)
         _, z = model.terms_and_codes(torch.zeros(50, 3))
         (z - mu).pow(2).sum().backward()  # z − μ = σ R ε depends on μ only through R
@@ -125,72 +130,3 @@ def test_fit_refuses_a_hebae_batch_smaller_than_z_dim_plus_one():
     model = vl.HEBAE(x_dim=30, z_dim=8, hidden=[16])
     with pytest.raises(ValueError, match="batch_size >= 9"):
         vl.fit(model, small_data(100), epochs=1, batch_size=4, progress=False)
-
-
-# ------------------------------------------------------------------------------------------------- two-stage VAE
-
-
-def test_manifold_data_lie_on_an_r_dimensional_manifold():
-    x = vl.manifold(500, r=2, d=10, seed=0)
-    assert x.shape == (500, 10) and x.labels.shape == (500, 2)
-    assert float(x.var(0).mean()) == pytest.approx(1.0, rel=0.2)
-    # locally r-dimensional: in small neighbourhoods 2 singular values dominate (the rest is curvature) ...
-    dense = vl.manifold(5000, r=2, d=10, seed=0)
-    for centre in dense[:5]:
-        near = dense[(dense - centre).norm(dim=1).argsort()[:12]]
-        s = torch.linalg.svdvals(near - near.mean(0))
-        assert s[2] < 0.15 * s[1] and s[3] < 0.02 * s[1]
-    # ... but not globally flat: the manifold is curved, more than r principal directions carry variance
-    assert int((torch.linalg.svdvals(dense - dense.mean(0)) > 0.05 * math.sqrt(len(dense))).sum()) > 2
-    assert torch.equal(vl.manifold(50, 2, 10, seed=0), vl.manifold(50, 2, 10, seed=0))
-    test = vl.manifold(50, 2, 10, seed=0, split="test")
-    assert not torch.equal(test, vl.manifold(50, 2, 10, seed=0))
-    with pytest.raises(ValueError, match="smaller than the ambient"):
-        vl.manifold(10, r=5, d=5)
-
-
-def stage_one(x, seed=0, epochs=60):
-    torch.manual_seed(seed)
-    model = vl.VAE(x_dim=x.shape[1], z_dim=2, hidden=[64, 64], likelihood="gaussian", gamma=1.0, learn_gamma=True)
-    history = vl.fit(model, x, epochs=epochs, batch_size=25, lr=3e-3, progress=False)
-    return model, history
-
-
-def test_learned_gamma_decreases_on_manifold_data_and_stage_two_matches_q_z_better_than_the_prior():
-    x = vl.manifold(1000, r=2, d=8, seed=0, clusters=3)  # a density with holes: q(z) is far from N(0, I)
-    first, history = stage_one(x)
-    assert float(first.likelihood.gamma.detach()) < 0.02  # from 1.0
-    codes = vl.latent_codes(first, x)
-    torch.manual_seed(1)
-    second = vl.VAE(x_dim=2, z_dim=2, hidden=[64, 64], likelihood="gaussian", gamma=1.0, learn_gamma=True)
-    vl.fit(second, codes, epochs=60, batch_size=25, lr=3e-3, progress=False)
-    model = vl.TwoStageVAE(first, second)
-    q_z = codes.draw(torch.Generator().manual_seed(0))
-    g = torch.Generator().manual_seed(1)
-    from_stage_two = model.sample_codes(1000, generator=g)
-    from_prior = torch.randn(1000, 2, generator=g)
-    assert float(mmd2(from_stage_two, q_z)) < 0.5 * float(mmd2(from_prior, q_z))
-    # and in data space: two-stage samples are closer to the data than stage 1 decoding z ~ N(0, I)
-    assert float(mmd2(model.sample(1000, generator=g), x)) < float(mmd2(first.sample(1000, generator=g), x))
-
-
-def test_stage_two_codes_are_redrawn_every_epoch():
-    codes = vl.LatentCodes(torch.zeros(200, 2), torch.zeros(200, 2))
-    seen = []
-
-    class Spy(vl.VAE):
-        def loss(self, x, kl_weight=1.0):
-            seen.append(x.clone())
-            return super().loss(x, kl_weight)
-
-    torch.manual_seed(0)
-    model = Spy(x_dim=2, z_dim=2, hidden=[8], likelihood="gaussian")
-    vl.fit(model, codes, epochs=2, batch_size=200, progress=False)
-    assert not torch.equal(seen[0], seen[1])
-    assert float(torch.cat(seen).std()) == pytest.approx(1.0, rel=0.1)  # z = 0 + 1·ε
-
-
-def test_two_stage_refuses_mismatched_stages():
-    first = vl.VAE(x_dim=8, z_dim=2, hidden=[8], likelihood="gaussian")
-    with pytest.raises(ValueError, match="x_dim must equal the first stage's z_dim"):
-        vl.TwoStageVAE(first, vl.VAE(x_dim=3, z_dim=2, hidden=[8], likelihood="gaussian"))
