@@ -25,7 +25,8 @@ def test_every_kind_builds_its_model(kind, cls):
 
 
 def test_unknown_options_are_an_error_never_dropped():
-    with pytest.raises(ValueError, match=r"the 'vamp' model has no option\(s\) \['k'\]; its options are \{'K': 500\}"):
+    with pytest.raises(ValueError, match=r"the 'vamp' model has no option\(s\) \['k'\]; its options are "
+                                         r"\{'K': 500, 'parameterization': 'projected'\}"):
         experiments.build(Spec("m", "vamp", options={"k": 50}), x_dim=784)
     with pytest.raises(ValueError, match=r"'implicit' model has no option\(s\) \['K'\]"):
         experiments.build(Spec("m", "implicit", options={"K": 50}), x_dim=784)

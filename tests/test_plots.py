@@ -127,7 +127,7 @@ def test_latent_scatter_errors(z, labels, err, match):
         plots.latent_scatter(z, labels)
 
 
-# ------------------------------------------------------------------------------------------------- manifold
+# ------------------------------------------------------------------------------------------------ decoded_grid
 
 
 class FakeModel(torch.nn.Module):
@@ -144,10 +144,10 @@ class FakeModel(torch.nn.Module):
         return torch.sigmoid(z[:, :1] * self.w).expand(len(z), self.x_dim)
 
 
-def test_manifold_grid_and_axes():
+def test_decoded_grid_grid_and_axes():
     model = FakeModel()
     model.train()
-    fig = plots.manifold(model, n=5, span=2.0)
+    fig = plots.decoded_grid(model, n=5, span=2.0)
     assert isinstance(fig, Figure)
     (ax,) = fig.axes
     assert grid_array(fig).shape == (5 * 28, 5 * 28)
@@ -165,7 +165,7 @@ def test_manifold_grid_and_axes():
     assert g[:, :28].mean() < g[:, -28:].mean()  # brighter to the right, as sigmoid(z1)
 
 
-def test_manifold_plain_object_and_ax():
+def test_decoded_grid_plain_object_and_ax():
     class Plain:  # any object with z_dim and decode_mean, no parameters
         z_dim = 2
 
@@ -173,7 +173,7 @@ def test_manifold_plain_object_and_ax():
             return torch.full((len(z), 16), 0.5)
 
     fig, ax = plt.subplots()
-    assert plots.manifold(Plain(), n=3, span=1.0, ax=ax, title="m") is fig
+    assert plots.decoded_grid(Plain(), n=3, span=1.0, ax=ax, title="m") is fig
     assert np.asarray(ax.images[0].get_array()).shape == (12, 12)
 
 
@@ -187,9 +187,9 @@ def test_manifold_plain_object_and_ax():
         (FakeModel(x_dim=100), {"shape": (28, 28)}, ValueError, "needs 784"),
     ],
 )
-def test_manifold_errors(model, kwargs, err, match):
+def test_decoded_grid_errors(model, kwargs, err, match):
     with pytest.raises(err, match=match):
-        plots.manifold(model, **kwargs)
+        plots.decoded_grid(model, **kwargs)
 
 
 # ------------------------------------------------------------------------------------------------- training_curves
@@ -226,3 +226,9 @@ def test_training_curves_errors():
         plots.training_curves(History([-1.0, -2.0], [-1.0]))
     with pytest.raises(TypeError, match="History"):
         plots.training_curves([1, 2, 3])
+
+
+def test_the_old_name_of_decoded_grid_still_works_and_says_so():
+    with pytest.warns(DeprecationWarning, match="decoded_grid"):
+        fig = plots.manifold(FakeModel(), n=3, span=1.0)
+    assert grid_array(fig).shape == (3 * 28, 3 * 28)

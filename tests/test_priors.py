@@ -230,3 +230,51 @@ def test_implicit_prior_log_normalizer_is_log_e_exp_t_under_the_standard_normal(
     with torch.no_grad():
         prior.ratio.net[-1].weight.zero_()  # T = 0: the prior is N(0, I) itself
     assert prior.log_normalizer(1000) == 0.0
+
+
+def test_a_monte_carlo_kl_to_the_standard_normal_has_the_closed_form_as_its_mean_and_a_noisier_gradient():
+    g = torch.Generator().manual_seed(3)
+    mu, logvar = torch.randn(4, 5, generator=g), torch.randn(4, 5, generator=g) - 1
+    closed, sampled = vl.StandardNormal(5), vl.StandardNormal(5, kl="monte-carlo")
+    z = vl.reparameterize(mu, logvar, n_samples=200_000, generator=g)
+    torch.testing.assert_close(sampled.kl(mu, logvar, z).mean(0), closed.kl(mu, logvar), atol=0.02, rtol=0)
+    assert closed.config == "StandardNormal" and sampled.config == "StandardNormal(kl=monte-carlo)"
+    # the gradient of the one-sample estimate with respect to μ varies from sample to sample; the closed form's not
+    grads = []
+    for _ in range(200):
+        m = mu.clone().requires_grad_()
+        sampled.kl(m, logvar, vl.reparameterize(m, logvar, generator=g)).sum().backward()
+        grads.append(m.grad)
+    spread = torch.stack(grads).std(0)
+    assert spread.min() > 0.1 and torch.allclose(torch.stack(grads).mean(0), mu, atol=0.2)  # ∂KL/∂μ = μ
+    with pytest.raises(ValueError, match=r"kl \(how the KL term is computed\) must be one of"):
+        vl.StandardNormal(5, kl="exact")
+
+
+@pytest.mark.parametrize("parameterization, moves", [("projected", True), ("sigmoid", True), ("hardtanh", False)])
+def test_pseudo_inputs_at_the_bounds_get_a_gradient_unless_clipped_by_a_hard_tanh(parameterization, moves):
+    """The one-hot toy's pseudo-inputs start at exactly 0 and 1: a hard tanh gives them no gradient at all."""
+    torch.manual_seed(0)
+    prior = vl.VampPrior(4, 4, init=torch.eye(4), parameterization=parameterization)
+    model = vl.VAE(x_dim=4, z_dim=2, hidden=[16], prior=prior)
+    torch.testing.assert_close(prior.pseudo_inputs(), torch.eye(4), atol=1e-3, rtol=0)
+    x = vl.load("onehot", split="train", n=200, verbose=False)
+    model.loss(x).loss.backward()
+    assert (prior.u.grad.abs().sum() > 0) == moves
+    before, raw = prior.pseudo_inputs().detach().clone(), prior.u.detach().clone()
+    vl.fit(model, x, epochs=3, batch_size=50, lr=1e-2, progress=False)
+    after = prior.pseudo_inputs().detach()
+    assert not torch.equal(prior.u, raw) if moves else torch.equal(after, before)
+    if parameterization == "projected":  # the sigmoid's gradient vanishes near the bounds: it moves, but slowly
+        assert (after - before).abs().max() > 1e-3
+    assert after.min() >= 0 and after.max() <= 1  # within the data range, whatever the parameterization
+
+
+def test_projected_pseudo_inputs_are_trained_directly_and_clamped_after_every_step():
+    prior = vl.VampPrior(3, 30, init=torch.full((3, 30), 1.5), parameterization="projected")
+    assert prior.u.max() == 1.0  # the start is clamped into the bounds
+    model = vl.VAE(x_dim=30, z_dim=3, hidden=[16], prior=prior)
+    assert prior.pseudo_inputs() is prior.u and prior.config == "VampPrior(K=3, projected)"
+    with pytest.raises(ValueError, match="parameterization must be one of 'projected', 'hardtanh', 'sigmoid'"):
+        vl.VampPrior(3, 30, parameterization="tanh")
+    assert model.prior is prior

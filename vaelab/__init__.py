@@ -23,6 +23,8 @@ from . import (
     nets,
     plots,
     priors,
+    stats,
+    toy,
     twostage,
     widgets,
 )
@@ -115,6 +117,8 @@ __all__ = [
     "twostage",
     "nets",
     "priors",
+    "stats",
+    "toy",
     "plots",
     "widgets",
 ]

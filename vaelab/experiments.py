@@ -36,7 +36,7 @@ from .data import load
 from .hebae import HEBAE
 from .infovae import WAE, InfoVAE
 from .models import VAE
-from .priors import ImplicitPrior, VampPrior
+from .priors import ImplicitPrior, StandardNormal, VampPrior
 from .train import fit, resolve_device
 from .twostage import TwoStageVAE, latent_codes
 
@@ -98,14 +98,16 @@ def _common(spec: Spec, x_dim: int) -> dict:
                 likelihood=spec.likelihood)
 
 
-def build_vae(spec: Spec, x_dim: int, gamma: float = 0.1, learn_gamma: bool = False, n_samples: int = 1) -> VAE:
-    """The standard VAE (chapter 1)."""
-    return VAE(**_common(spec, x_dim), gamma=gamma, learn_gamma=learn_gamma, n_samples=n_samples)
+def build_vae(spec: Spec, x_dim: int, gamma: float = 0.1, learn_gamma: bool = False, n_samples: int = 1,
+              kl: str = "closed-form") -> VAE:
+    """The standard VAE (chapter 1); ``kl="monte-carlo"`` estimates its KL term by sampling (chapter 3)."""
+    return VAE(**_common(spec, x_dim), gamma=gamma, learn_gamma=learn_gamma, n_samples=n_samples,
+               prior=StandardNormal(spec.z_dim, kl=kl))
 
 
-def build_vamp(spec: Spec, x_dim: int, K: int = 500) -> VAE:  # noqa: N803 - K is the paper's name
+def build_vamp(spec: Spec, x_dim: int, K: int = 500, parameterization: str = "projected") -> VAE:
     """A VAE with a VampPrior of K pseudo-inputs (chapter 3)."""
-    return VAE(**_common(spec, x_dim), prior=VampPrior(K, x_dim))
+    return VAE(**_common(spec, x_dim), prior=VampPrior(K, x_dim, parameterization=parameterization))
 
 
 def build_implicit(spec: Spec, x_dim: int, every: str = "batch", steps: int = 1, lr: float = 1e-3,

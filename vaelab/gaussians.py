@@ -61,7 +61,14 @@ def gaussian_log_prob_pairwise(z: torch.Tensor, mu: torch.Tensor, logvar: torch.
     Eq. 1.5 with its square expanded, Σ_j (z_j − μ_kj)² / σ_kj² = z² · w_k − 2 z · (μ_k w_k) + μ_k² · w_k with
     w_k = 1/σ_k², so that the sums over j are matrix products: memory grows like N·K, not N·K·D.  This is what
     makes a mixture of K = 500 components (VampPrior) or of a whole data set (ELBO surgery) cheap.
+
+    The three terms are large and nearly cancel where z is close to μ_k and σ_k is small: in float32 the result at a
+    point's own component is off by about a nat for σ = 0.01 and by a hundred nats for σ = 0.001 (40 dimensions,
+    |μ| ≈ 3).  The products are therefore accumulated in float64 (the sum is exact to about 1e-7 nats there) and the
+    result returned in the input's precision; gradients flow as usual.
     """
+    dtype = z.dtype
+    z, mu, logvar = z.double(), mu.double(), logvar.double()
     w = torch.exp(-logvar)  # 1/σ²,  [K, D]
     square = z.pow(2) @ w.T - 2 * (z @ (mu * w).T) + (mu.pow(2) * w).sum(-1)
-    return -0.5 * (square + logvar.sum(-1) + z.shape[-1] * LOG_2PI)
+    return (-0.5 * (square.clamp_min(0) + logvar.sum(-1) + z.shape[-1] * LOG_2PI)).to(dtype)

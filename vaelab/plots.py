@@ -23,7 +23,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
-__all__ = ["image_grid", "latent_scatter", "manifold", "training_curves"]
+__all__ = ["image_grid", "latent_scatter", "decoded_grid", "training_curves"]
 
 ELBO_LABEL = "ELBO (nats per example)"
 
@@ -266,7 +266,7 @@ def _model_device_dtype(model: Any):
     return torch.device("cpu"), torch.float32
 
 
-def manifold(
+def decoded_grid(
     model: Any,
     n: int = 15,
     span: float = 3.0,
@@ -300,10 +300,11 @@ def manifold(
 
     z_dim = getattr(model, "z_dim", None)
     if z_dim is None or not callable(getattr(model, "decode_mean", None)):
-        raise TypeError("manifold needs a model with a z_dim attribute and a decode_mean(z) method (a vaelab.VAE)")
+        raise TypeError("decoded_grid needs a model with a z_dim attribute and a decode_mean(z) method (a "
+                        "vaelab.VAE)")
     if int(z_dim) != 2:
         raise ValueError(
-            f"manifold draws a 2-D latent space, but this model has z_dim={z_dim}: train one with z_dim=2 "
+            f"decoded_grid draws a 2-D latent space, but this model has z_dim={z_dim}: train one with z_dim=2 "
             "(or use latent_scatter on projected codes)"
         )
     if int(n) != n or n < 2:
@@ -342,6 +343,14 @@ def manifold(
     if title is not None:
         ax.set_title(title)
     return fig
+
+
+def manifold(*args, **kwargs) -> Figure:
+    """Deprecated name of :func:`decoded_grid` (``vaelab.manifold`` draws data on a manifold, chapter 7)."""
+    import warnings
+
+    warnings.warn("vaelab.plots.manifold is now vaelab.plots.decoded_grid.", DeprecationWarning, stacklevel=2)
+    return decoded_grid(*args, **kwargs)
 
 
 def _history_field(history: Any, name: str) -> list[float] | None:

@@ -110,16 +110,25 @@ class Prior(nn.Module):
         return {}
 
 
-class StandardNormal(Prior):
-    """The standard VAE prior p(z) = N(0, I), with the KL term in closed form (Kingma & Welling, 2014)."""
+KL_ESTIMATES = ("closed-form", "monte-carlo")
 
-    def __init__(self, z_dim: int):
+
+class StandardNormal(Prior):
+    """The standard VAE prior p(z) = N(0, I), with the KL term in closed form (Kingma & Welling, 2014).
+
+    ``kl="monte-carlo"`` estimates the KL term instead from the reparameterized sample, log q(z|x) − log p(z), as a
+    prior without a closed form must (VampPrior, chapter 3): the same expectation with a noisier gradient, the fair
+    baseline when the cost of that noise is part of a comparison.
+    """
+
+    def __init__(self, z_dim: int, kl: str = "closed-form"):
         super().__init__(positive_int(z_dim, "z_dim"))
+        self.kl_estimate = choice(kl, "kl (how the KL term is computed)", KL_ESTIMATES)
         self.register_buffer("_anchor", torch.zeros(()), persistent=False)  # follows .to(device)
 
     @property
     def config(self) -> str:
-        return "StandardNormal"
+        return "StandardNormal" if self.kl_estimate == "closed-form" else f"StandardNormal(kl={self.kl_estimate})"
 
     def log_prob(self, z: torch.Tensor) -> torch.Tensor:
         """log N(z; 0, I) = −½ Σ_j (z_j² + log 2π)"""
@@ -131,7 +140,10 @@ class StandardNormal(Prior):
                            device=a.device, dtype=a.dtype)
 
     def kl(self, mu: torch.Tensor, logvar: torch.Tensor, z: torch.Tensor | None = None) -> torch.Tensor:
-        """Closed-form KL(q(z|x) || N(0, I)) (eq. 1.6); the sample ``z`` is not needed."""
+        """Closed-form KL(q(z|x) || N(0, I)) (eq. 1.6; the sample ``z`` is not needed), or with
+        ``kl="monte-carlo"`` the one-sample estimate log q(z|x) − log N(z; 0, I) at ``z``."""
+        if self.kl_estimate == "monte-carlo":
+            return super().kl(mu, logvar, z)
         return gaussian_kl(mu, logvar)
 
     def gradient_and_curvature(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -148,6 +160,9 @@ def _check_prior_inputs(what: str, x_dim: int, pseudo_inputs: torch.Tensor) -> N
         )
 
 
+PSEUDO_INPUT_PARAMETERIZATIONS = ("projected", "hardtanh", "sigmoid")
+
+
 class VampPrior(Prior):
     """The variational mixture of posteriors prior (Tomczak & Welling, 2018), chapter 3:
 
@@ -162,16 +177,29 @@ class VampPrior(Prior):
         x_dim: features per example (the pseudo-inputs live in data space).
         init: ``[K, x_dim]`` starting pseudo-inputs (e.g. K random training examples), or ``None`` for
             N(0.05, 0.01²) noise as in Tomczak & Welling's code.
-        bounds: the data range the pseudo-inputs are clipped to with a hard tanh (``(0, 1)`` for images, ``None``
-            for no clipping).
+        bounds: the data range of the pseudo-inputs (``(0, 1)`` for images, ``None`` for no bounds).
         seed: seeds the random initialisation.
+        parameterization: how the pseudo-inputs are kept within ``bounds`` (:data:`PSEUDO_INPUT_PARAMETERIZATIONS`):
+            ``"projected"`` (the default) trains them directly and clamps them back into the bounds after every step
+            (projected gradient descent, through the prior's ``after_step`` hook), so a pixel at a bound still gets
+            its gradient and can move inwards; ``"hardtanh"`` clips them in the forward pass, as Tomczak & Welling's
+            code does, which gives a pixel at or beyond a bound no gradient at all (a pseudo-input initialized from
+            binary data, or the one-hot toy's, never moves); ``"sigmoid"`` trains an unconstrained logit, whose
+            gradient vanishes smoothly near the bounds.  Chapter 3 measures the three.
 
     ``VAE(prior=VampPrior(...))`` attaches the prior to the model's encoder.
     """
 
     def __init__(self, n_components: int = 500, x_dim: int = 784, init: torch.Tensor | None = None,
-                 bounds: tuple[float, float] | None = (0.0, 1.0), seed: int = 0):
+                 bounds: tuple[float, float] | None = (0.0, 1.0), seed: int = 0,
+                 parameterization: str = "projected"):
         super().__init__()
+        self.parameterization = choice(parameterization, "parameterization", PSEUDO_INPUT_PARAMETERIZATIONS)
+        if bounds is not None:
+            lo, hi = (number(b, "bounds") for b in bounds)
+            if not lo < hi:
+                raise ValueError(f"bounds must be (low, high) with low < high, got {bounds!r}.")
+            bounds = (lo, hi)
         n_components = positive_int(n_components, "n_components (K, the number of pseudo-inputs)")
         x_dim = positive_int(x_dim, "x_dim")
         if init is None:
@@ -183,12 +211,17 @@ class VampPrior(Prior):
             if len(init) != n_components:
                 raise ValueError(f"init has {len(init)} rows but n_components={n_components}; give K rows.")
         self.n_components, self.x_dim, self.bounds = n_components, x_dim, bounds
-        self.u = nn.Parameter(init)  # the pseudo-inputs, before clipping to the data range
+        if bounds is not None and parameterization == "projected":
+            init = init.clamp(*bounds)
+        elif bounds is not None and parameterization == "sigmoid":
+            unit = ((init - bounds[0]) / (bounds[1] - bounds[0])).clamp(1e-4, 1 - 1e-4)
+            init = torch.log(unit) - torch.log1p(-unit)  # the logit: sigmoid(u) is the pseudo-input in [0, 1]
+        self.u = nn.Parameter(init)  # the trained parameter; pseudo_inputs() maps it into the data range
         self._encode = None
 
     @property
     def config(self) -> str:
-        return f"VampPrior(K={self.n_components})"
+        return f"VampPrior(K={self.n_components}, {self.parameterization})"
 
     def attach(self, model) -> None:
         """Use ``model.encode`` for the mixture components (called by the VAE that owns this prior)."""
@@ -202,8 +235,20 @@ class VampPrior(Prior):
         object.__setattr__(self, "_encode", model.encode)
 
     def pseudo_inputs(self) -> torch.Tensor:
-        """u_k clipped to the data range: what the encoder sees."""
-        return self.u if self.bounds is None else nn.functional.hardtanh(self.u, *self.bounds)
+        """The pseudo-inputs u_k in the data range: what the encoder sees."""
+        if self.bounds is None or self.parameterization == "projected":
+            return self.u
+        lo, hi = self.bounds
+        if self.parameterization == "hardtanh":
+            return nn.functional.hardtanh(self.u, lo, hi)
+        return lo + (hi - lo) * torch.sigmoid(self.u)
+
+    def after_step(self, model, x: torch.Tensor, optimizer) -> dict[str, torch.Tensor]:
+        """``"projected"``: clamp the pseudo-inputs back into the bounds after the model's step."""
+        if self.parameterization == "projected" and self.bounds is not None:
+            with torch.no_grad():
+                self.u.clamp_(*self.bounds)
+        return {}
 
     def components(self) -> tuple[torch.Tensor, torch.Tensor]:
         """μ and log σ² of the K mixture components q(z | u_k), each ``[K, z_dim]``."""
