@@ -31,3 +31,14 @@ def test_reconstruction_accuracy_counts_the_hot_coordinate():
     assert vl.toy.reconstruction_accuracy(model, test, samples=3) == 1.0
     with pytest.raises(ValueError, match=r"needs data with \.labels"):
         vl.toy.reconstruction_accuracy(model, torch.eye(4))
+
+
+def test_a_stored_sweep_is_loaded_with_its_recorded_codes_instead_of_trained_again(tmp_path):
+    train, test = vl.load("onehot", split="train", n=200, verbose=False), vl.load("onehot", split="test", verbose=False)
+    makers = {"VAE": lambda: vl.VAE(x_dim=4, z_dim=2, hidden=[8])}
+    first = vl.toy.sweep(makers, train, test, kl_weights=[1.0], seeds=[0], epochs=4, every=2, store=tmp_path)
+    again = vl.toy.sweep(makers, train, test, kl_weights=[1.0], seeds=[0], epochs=4, every=2, store=tmp_path)
+    assert len(list(tmp_path.glob("toy-*.pt"))) == 2  # the checkpoint and its codes
+    assert torch.equal(first.model("VAE", 1.0, 0).encoder[0].weight, again.model("VAE", 1.0, 0).encoder[0].weight)
+    assert again.runs["VAE"][1.0]["epochs"] == [0, 2, 4]
+    assert (again.runs["VAE"][1.0]["z"] == first.runs["VAE"][1.0]["z"]).all()

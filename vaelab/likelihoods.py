@@ -54,12 +54,23 @@ class Bernoulli(nn.Module):
 
 
 class Gaussian(nn.Module):
-    """Gaussian decoder N(x; μ_θ(z), γ I) with variance γ, fixed or learned through log γ."""
+    """Gaussian decoder N(x; μ_θ(z), γ I) with variance γ, fixed or learned through log γ.
+
+    ``gamma_lr`` gives a learned log γ a learning rate of its own (the rest of the model keeps ``fit``'s): Adam moves a
+    parameter by about its learning rate per step, and log γ may have to travel several units in a short budget
+    (chapter 7) without raising the rate of every network weight.
+    """
 
     name = "gaussian"
 
-    def __init__(self, gamma: float = 0.1, learn_gamma: bool = False):
+    def __init__(self, gamma: float = 0.1, learn_gamma: bool = False, gamma_lr: float | None = None):
         super().__init__()
+        if gamma_lr is not None:
+            if not learn_gamma:
+                raise ValueError("gamma_lr is the learning rate of a learned γ: pass learn_gamma=True as well.")
+            if isinstance(gamma_lr, bool) or not isinstance(gamma_lr, (int, float)) or not gamma_lr > 0:
+                raise ValueError(f"gamma_lr must be a positive learning rate, got {gamma_lr!r}.")
+        self.gamma_lr = None if gamma_lr is None else float(gamma_lr)
         if isinstance(gamma, bool) or not isinstance(gamma, (int, float)) or not math.isfinite(gamma) or gamma <= 0:
             raise ValueError(
                 f"gamma is the decoder variance and must be a positive finite number, got {gamma!r}."
@@ -99,7 +110,8 @@ class Gaussian(nn.Module):
         return None
 
 
-def make_likelihood(likelihood: str | nn.Module, gamma: float = 0.1, learn_gamma: bool = False) -> nn.Module:
+def make_likelihood(likelihood: str | nn.Module, gamma: float = 0.1, learn_gamma: bool = False,
+                    gamma_lr: float | None = None) -> nn.Module:
     """Build a likelihood from its name, or accept a ready object with ``log_prob``, ``mean`` and ``check``."""
     if isinstance(likelihood, nn.Module):
         missing = [m for m in ("log_prob", "mean", "check") if not hasattr(likelihood, m)]
@@ -109,5 +121,5 @@ def make_likelihood(likelihood: str | nn.Module, gamma: float = 0.1, learn_gamma
     if likelihood == "bernoulli":
         return Bernoulli()
     if likelihood == "gaussian":
-        return Gaussian(gamma=gamma, learn_gamma=learn_gamma)
+        return Gaussian(gamma=gamma, learn_gamma=learn_gamma, gamma_lr=gamma_lr)
     raise ValueError(f"Unknown likelihood {likelihood!r}; choose 'bernoulli' or 'gaussian'.")

@@ -69,6 +69,7 @@ class VAE(nn.Module):
         encoder: optional module mapping x to ``[N, 2·z_dim]`` (μ then log σ²); replaces the MLP encoder.
         decoder: optional module mapping z to ``[N, x_dim]`` likelihood parameters; replaces the MLP decoder.
         gamma, learn_gamma: variance γ of the Gaussian decoder, fixed or learned (ignored for Bernoulli).
+        gamma_lr: a learning rate of its own for a learned γ (default: the one ``fit`` gives the whole model).
         n_samples: L, the number of reparameterized samples per example in the reconstruction term.
         prior: optional prior object (default N(0, I)); see ``vaelab.priors``.
     """
@@ -84,6 +85,7 @@ class VAE(nn.Module):
         decoder: nn.Module | None = None,
         gamma: float = 0.1,
         learn_gamma: bool = False,
+        gamma_lr: float | None = None,
         n_samples: int = 1,
         prior: Prior | None = None,
     ):
@@ -103,7 +105,7 @@ class VAE(nn.Module):
         self.x_dim, self.z_dim, self.n_samples = x_dim, z_dim, n_samples
         self.encoder = encoder if encoder is not None else MLP(x_dim, hidden, self.encoder_width(z_dim), activation)
         self.decoder = decoder if decoder is not None else MLP(z_dim, hidden[::-1], x_dim, activation)
-        self.likelihood = make_likelihood(likelihood, gamma=gamma, learn_gamma=learn_gamma)
+        self.likelihood = make_likelihood(likelihood, gamma=gamma, learn_gamma=learn_gamma, gamma_lr=gamma_lr)
         self.prior = prior if prior is not None else StandardNormal(z_dim)
         self.prior.attach(self)  # e.g. VampPrior encodes its pseudo-inputs with this model's encoder
         self._network_dtype: torch.dtype | None = None  # set by network_precision("bfloat16")
@@ -118,6 +120,7 @@ class VAE(nn.Module):
             "decoder": None if decoder is None else f"custom:{type(decoder).__name__}",
             "gamma": float(gamma),
             "learn_gamma": bool(learn_gamma),
+            **({} if gamma_lr is None else {"gamma_lr": float(gamma_lr)}),
             "n_samples": n_samples,
             "prior": self.prior.config,
         }
@@ -128,6 +131,20 @@ class VAE(nn.Module):
     def encoder_width(z_dim: int) -> int:
         """How many numbers the encoder outputs per example: μ and log σ² (2·z_dim)."""
         return 2 * z_dim
+
+    def parameter_groups(self, lr: float, exclude=()) -> list[dict]:
+        """The optimizer's parameter groups: every parameter at ``lr``, except those a part of the model trains at
+        a rate of its own (a learned γ with ``gamma_lr``); parameters in ``exclude`` (a prior's auxiliary network,
+        trained by its hooks) are left out.  Each group records its starting rate as ``base_lr``."""
+        excluded = {id(p) for p in exclude}
+        own = getattr(self.likelihood, "gamma_lr", None)
+        special = [self.likelihood.log_gamma] if own is not None else []
+        special_ids = {id(p) for p in special}
+        rest = [p for p in self.parameters() if id(p) not in excluded and id(p) not in special_ids]
+        groups = [{"params": rest, "lr": lr, "base_lr": lr}]
+        if special:
+            groups.append({"params": special, "lr": own, "base_lr": own})
+        return groups
 
     @property
     def device(self) -> torch.device:

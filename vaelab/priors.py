@@ -407,16 +407,24 @@ class ImplicitPrior(Prior):
         return standard_normal_log_prob(z) + self.ratio(z)
 
     @torch.no_grad()
-    def log_normalizer(self, n: int = 100_000, seed: int = 0) -> float:
+    def log_normalizer(self, n: int = 100_000, seed: int = 0):
         """Monte Carlo estimate of log Z = log E_N(0,I)[exp T(z)], the constant ``log_prob`` leaves out (0 when T is
         exactly log q/p).  Subtract it from an importance-weighted estimate to normalize the prior; like every such
-        estimate it is biased low for finite ``n`` (Jensen), and noisy when q(z) is far from N(0, I)."""
+        estimate it is biased low for finite ``n`` (Jensen), and noisy when q(z) is far from N(0, I).
+
+        Returns a :class:`vaelab.importance.Estimate`: a float with ``stderr``, the delta-method standard error
+        √(Var[e^T] / n) / E[e^T] of the estimate (optimistic when a few samples dominate the sum).
+        """
+        from .importance import Estimate  # importance imports nothing from here at import time; keep it that way
+
         n = positive_int(n, "n (the number of samples)")
         anchor = next(self.ratio.parameters())
         generator = torch.Generator(device=anchor.device).manual_seed(seed)
         t = torch.cat([self.ratio(torch.randn(len(chunk), self.z_dim, generator=generator, device=anchor.device))
-                       for chunk in torch.arange(n).split(50_000)])
-        return float(torch.logsumexp(t.double(), 0) - math.log(n))
+                       for chunk in torch.arange(n).split(50_000)]).double()
+        log_sum, log_sum_sq = torch.logsumexp(t, 0), torch.logsumexp(2 * t, 0)
+        variance = (torch.exp(log_sum_sq - 2 * log_sum) - 1 / n).clamp_min(0)  # Σe^{2T}/(Σe^T)² − 1/n
+        return Estimate(float(log_sum - math.log(n)), float(variance.sqrt()), n, "N(0, I)")
 
     def sample(self, n: int, generator: torch.Generator | None = None, candidates: int = 32) -> torch.Tensor:
         """Sampling-importance-resampling: ``candidates`` draws from N(0, I) per sample, one kept with probability

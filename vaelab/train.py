@@ -79,7 +79,7 @@ def make_optimizer(params, lr: float) -> torch.optim.Optimizer:
     The fused step computes the same update in fewer passes over memory: on two CPU cores it made a whole training
     epoch of the chapter-1 VAE about 20 % faster than the default (``foreach``) implementation (benchmarks/).
     """
-    params = list(params.parameters() if isinstance(params, torch.nn.Module) else params)
+    params = list(params.parameters() if isinstance(params, torch.nn.Module) else params)  # or parameter groups
     try:
         return torch.optim.Adam(params, lr=lr, fused=True)
     except (RuntimeError, ValueError, TypeError):  # older torch, or parameters of a device/dtype it cannot fuse
@@ -275,8 +275,8 @@ def fit(
     codes = run.codes.to(device) if run.codes is not None else None
     x_test = evaluate.prepare(model, test, seed) if test is not None else None  # validated, on the device, once
     prior = model.prior
-    auxiliary = {id(p) for p in prior.auxiliary_parameters()}  # trained by the prior's hooks, not by the loss
-    optimizer = make_optimizer([p for p in model.parameters() if id(p) not in auxiliary], run.lr)
+    auxiliary = prior.auxiliary_parameters()  # trained by the prior's hooks, not by the loss
+    optimizer = make_optimizer(model.parameter_groups(run.lr, exclude=auxiliary), run.lr)
     aux_optimizer = make_optimizer(prior.auxiliary_parameters(), prior.auxiliary_lr) if auxiliary else None
     generator = torch.Generator(device=device)
     history = _resume(run, model, optimizer, aux_optimizer, generator, resume)
@@ -292,7 +292,7 @@ def fit(
         model.train()
         epoch_lr = lr_at(epoch, run.lr, run.lr_decay_every, run.lr_decay)
         for group in optimizer.param_groups:
-            group["lr"] = epoch_lr
+            group["lr"] = lr_at(epoch, group["base_lr"], run.lr_decay_every, run.lr_decay)
         if codes is not None:
             x_epoch = codes.draw(generator)
         else:
