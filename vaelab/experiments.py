@@ -98,10 +98,10 @@ def _common(spec: Spec, x_dim: int) -> dict:
                 likelihood=spec.likelihood)
 
 
-def build_vae(spec: Spec, x_dim: int, gamma: float = 0.1, learn_gamma: bool = False, n_samples: int = 1,
-              kl: str = "closed-form") -> VAE:
+def build_vae(spec: Spec, x_dim: int, gamma: float = 0.1, learn_gamma: bool = False, gamma_lr: float | None = None,
+              n_samples: int = 1, kl: str = "closed-form") -> VAE:
     """The standard VAE (chapter 1); ``kl="monte-carlo"`` estimates its KL term by sampling (chapter 3)."""
-    return VAE(**_common(spec, x_dim), gamma=gamma, learn_gamma=learn_gamma, n_samples=n_samples,
+    return VAE(**_common(spec, x_dim), gamma=gamma, learn_gamma=learn_gamma, gamma_lr=gamma_lr, n_samples=n_samples,
                prior=StandardNormal(spec.z_dim, kl=kl))
 
 
@@ -136,11 +136,13 @@ def build_hebae(spec: Spec, x_dim: int, reparameterization: str = "cholesky", mo
 
 
 def build_two_stage(spec: Spec, x_dim: int, stage_two_epochs: int = 40, stage_two_hidden: Sequence[int] = (256, 256),
-                    stage_two_lr: float = 1e-3, stage_two_lr_decay_every: int = 0) -> TwoStageVAE:
-    """The two-stage VAE (chapter 7): a learned-γ Gaussian VAE and a second VAE of its codes (trained by
-    :func:`train_spec` for ``stage_two_epochs`` at ``stage_two_lr``, with the spec's batch size and decay factor)."""
+                    stage_two_lr: float = 1e-3, stage_two_lr_decay_every: int = 0,
+                    gamma_lr: float | None = None) -> TwoStageVAE:
+    """The two-stage VAE (chapter 7): a learned-γ Gaussian VAE (γ at its own rate ``gamma_lr`` if given) and a second
+    VAE of its codes (trained by :func:`train_spec` for ``stage_two_epochs`` at ``stage_two_lr``, with the spec's
+    batch size and decay factor)."""
     positive_int(stage_two_epochs, "stage_two_epochs")
-    first = VAE(**{**_common(spec, x_dim), "likelihood": "gaussian"}, gamma=1.0, learn_gamma=True)
+    first = VAE(**{**_common(spec, x_dim), "likelihood": "gaussian"}, gamma=1.0, learn_gamma=True, gamma_lr=gamma_lr)
     torch.manual_seed(spec.seed + 1)
     second = VAE(x_dim=spec.z_dim, z_dim=spec.z_dim, hidden=list(stage_two_hidden), likelihood="gaussian", gamma=1.0,
                  learn_gamma=True)
@@ -210,10 +212,21 @@ def _stage_two_path(path: Path) -> Path:
     return path.with_name(path.stem + "-stage2.pt")
 
 
+@dataclass
+class Trained:
+    """A trained model of a spec: the model, its training ``history`` (the first stage's, for the two-stage VAE),
+    the training seconds of every stage and the checkpoint file."""
+
+    model: object
+    history: object
+    seconds: float
+    checkpoint: Path
+
+
 def train_spec(spec: Spec, train, store: str | os.PathLike, *, device="auto", progress: bool = False,
-               train_missing: bool = True) -> tuple:
+               train_missing: bool = True) -> Trained:
     """Train ``spec``'s model on ``train``, or load it from ``store`` where it was trained before (a partly trained
-    one resumes).  Returns ``(model, training seconds, checkpoint path)``.
+    one resumes).
 
     With ``train_missing=False`` nothing is trained: a missing or unfinished checkpoint is an error naming the file.
     The two-stage VAE trains its first stage, then its second on the first stage's codes.
@@ -231,7 +244,7 @@ def train_spec(spec: Spec, train, store: str | os.PathLike, *, device="auto", pr
     if not train_missing:
         for _, _, stage_path, epochs, *_ in stages:
             _require_finished(stage_path, epochs, spec)
-    seconds = 0.0
+    seconds, histories = 0.0, []
     for net, data, stage_path, epochs, lr, decay_every, seed in stages:
         if data is None:  # stage 2: the first stage's codes, redrawn every epoch
             data = latent_codes(first, train)
@@ -242,7 +255,8 @@ def train_spec(spec: Spec, train, store: str | os.PathLike, *, device="auto", pr
                       checkpoint=stage_path, binarize="none" if spec.kind == "two-stage" else "auto",
                       precision=spec.precision)
         seconds += sum(history.seconds)
-    return model, seconds, path
+        histories.append(history)
+    return Trained(model, histories[0], seconds, path)
 
 
 def _require_finished(path: Path, epochs: int, spec: Spec) -> None:
@@ -340,9 +354,20 @@ def write_json(path: Path, obj) -> None:
 
 
 class Results(dict):
-    """The ``results.json`` contents of a run, with the trained models themselves in ``.trained`` (by spec name)."""
+    """The ``results.json`` contents of a run, with the trained models themselves in ``.trained`` and their training
+    histories in ``.histories`` (both by spec name)."""
 
     trained: dict
+    histories: dict
+
+    def by_seed(self, name: str) -> dict:
+        """The trained models of the spec ``name`` run under several seeds (:func:`with_seeds`): seed → model."""
+        found = {entry["spec"]["seed"]: self.trained[full] for full, entry in self["models"].items()
+                 if full == name or full.rsplit(", seed ", 1)[0] == name}
+        if not found:
+            raise KeyError(f"No model named {name!r} (or {name!r} with seeds) in these results; they hold "
+                           f"{sorted(self['models'])}.")
+        return dict(sorted(found.items()))
 
 
 def load_data(data: dict, verbose: bool = True):
@@ -409,12 +434,12 @@ def run_specs(data, specs: Sequence[Spec], folder: str | os.PathLike, *, store: 
                       data={**info, "source_used": getattr(train_data, "source", None), "n_train": len(train_data),
                             "n_test": len(test)},
                       hardware=hardware(device), models={})
-    results.trained = {}
+    results.trained, results.histories = {}, {}
     for spec in specs:
         began = time.perf_counter()
-        model, seconds, path = train_spec(spec, train_data, store, device=device, progress=progress,
-                                          train_missing=train)
-        results.trained[spec.name] = model
+        trained = train_spec(spec, train_data, store, device=device, progress=progress, train_missing=train)
+        model, seconds, path = trained.model, trained.seconds, trained.checkpoint
+        results.trained[spec.name], results.histories[spec.name] = model, trained.history
         entry = {"spec": asdict(spec), "checkpoint": str(path), "train_seconds": seconds}
         if evaluate_models:
             stat = path.stat()
@@ -442,19 +467,24 @@ def run_specs(data, specs: Sequence[Spec], folder: str | os.PathLike, *, store: 
 
 
 def _compare(budget: str) -> tuple[dict, list[Spec]]:
-    """Every model of the book, one architecture (784-300-20, or 784-500-500-40 on paper), one budget."""
+    """Every model of the book, one architecture (784-300-20, or 784-500-500-40 on paper), one budget.
+
+    The CPU budget is the book's (chapters 1–7 train the same models: with a shared checkpoint store chapter 8 only
+    loads them); its evaluation uses the first 1,000 test digits."""
     paper = budget == "paper"
-    arch = dict(z_dim=40, hidden=[500, 500], epochs=200) if paper else dict(z_dim=20, hidden=[300], epochs=20)
+    arch = dict(z_dim=40, hidden=[500, 500], epochs=200) if paper else dict(z_dim=20, hidden=[300], epochs=10)
     specs = [
         Spec("VAE", "vae", **arch),
-        Spec("VampPrior", "vamp", options={"K": 500 if paper else 100}, **arch),
+        Spec("VampPrior", "vamp", options={"K": 500}, **arch),
         Spec("implicit prior", "implicit", **arch),
         Spec("InfoVAE (α = 1, λ = 1000)", "infovae", options={"alpha": 1.0, "mmd_lambda": 1000.0}, **arch),
         Spec("WAE (λ = 1000)", "wae", options={"mmd_lambda": 1000.0}, **arch),
         Spec("HEBAE", "hebae", **arch),
-        Spec("two-stage VAE", "two-stage", lr=3e-3, options={"stage_two_epochs": 400 if paper else 40}, **arch),
+        Spec("two-stage VAE", "two-stage", options={"stage_two_epochs": 400 if paper else 40, "gamma_lr": 1e-2},
+             **arch),
     ]
-    data = {"name": "mnist", "source": "auto" if paper else "subset", "k": 5000 if paper else 100}
+    data = {"name": "mnist", "source": "auto" if paper else "subset", "k": 5000 if paper else 100,
+            "n_test": None if paper else 1000}
     return data, specs
 
 
@@ -492,7 +522,7 @@ def _two_stage(budget: str) -> tuple[dict, list[Spec]]:
         two = dict(options={"stage_two_epochs": 800, "stage_two_lr": 1e-4, "stage_two_lr_decay_every": 300,
                             "stage_two_hidden": [1024, 1024, 1024]})
     else:
-        two = dict(lr=3e-3, options={"stage_two_epochs": 40})
+        two = dict(options={"stage_two_epochs": 40, "gamma_lr": 1e-2})
     specs = [Spec("VAE (cross-entropy)", "vae", **arch), Spec("two-stage VAE", "two-stage", **{**arch, **two})]
     return {"name": "fashion-mnist", "source": "auto", "n_train": None if paper else 10_000, "k": 0}, specs
 
