@@ -46,7 +46,7 @@ class Summary(NamedTuple):
 
     def __format__(self, spec: str) -> str:
         spec = spec or ".2f"
-        return f"{self.mean:{spec}} ± {self.sd:{spec}}"
+        return f"{self.mean:{spec}} ± {self.sd:{spec.replace('+', '')}}"
 
     def __str__(self) -> str:
         return f"{self:.2f} (mean ± sd over {self.n} seeds; standard error {self.se:.2f})"
