@@ -20,6 +20,41 @@ def exercises(path):
     return [label for cell in nb.cells if cell.cell_type == "markdown" for label in EXERCISE.findall(cell.source)]
 
 
+TAG = re.compile(r"\\tag\{(\d+)\.(\d+)\}")
+# "eq. 6.5", "eqs. 1.3, 2.1", "eqs. 4.1 and 4.4", or a bare "(5.4)": every equation number the code or the text cites
+CITED = re.compile(r"\beqs?\.\s*\d+\.\d+(?:(?:,\s*|\s+and\s+)\d+\.\d+)*|\([1-9]\.[1-9]\d?\)")
+
+
+def markdown(path):
+    return "\n".join(c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "markdown")
+
+
+def cited_numbers(text):
+    return {number for match in CITED.findall(text) for number in re.findall(r"\d+\.\d+", match)}
+
+
+def test_each_chapter_numbers_its_equations_in_order():
+    for path in CHAPTERS:
+        chapter = int(path.name[:2])
+        tags = [(int(n), int(m)) for n, m in TAG.findall(markdown(path))]
+        assert tags == [(chapter, i) for i in range(1, len(tags) + 1)], f"{path.name}: equations numbered {tags}"
+
+
+def test_every_equation_the_library_or_the_book_cites_exists():
+    numbers = {f"{n}.{m}" for path in CHAPTERS for n, m in TAG.findall(markdown(path))}
+    for source in sorted((ROOT / "vaelab").rglob("*.py")):
+        missing = cited_numbers(source.read_text()) - numbers
+        assert not missing, f"{source.relative_to(ROOT)} cites equations the book does not have: {sorted(missing)}"
+    for path in CHAPTERS:
+        missing = cited_numbers(markdown(path)) - numbers
+        assert not missing, f"{path.name} cites equations the book does not have: {sorted(missing)}"
+
+
+def test_the_citation_pattern_finds_what_it_should():
+    assert cited_numbers("(chapter 1, eq. 1.8) and eqs. 1.3, 2.1 and 4.1 and 4.4; see (5.4), not (1.0)") == {
+        "1.8", "1.3", "2.1", "4.1", "4.4", "5.4"}
+
+
 def test_there_are_eight_chapters_each_with_three_to_six_exercises():
     assert len(CHAPTERS) == 8
     for path in CHAPTERS:

@@ -185,3 +185,17 @@ def test_run_refuses_bad_names_budgets_and_repeated_spec_names(tmp_path):
         experiments.run("compare", budget="huge")
     with pytest.raises(ValueError, match="Spec names must be distinct"):
         experiments.run_specs(SMALL, [Spec("m", "vae"), Spec("m", "wae")], tmp_path, verbose=False)
+
+
+def test_an_epoch_cap_shortens_every_model_and_keeps_its_results_apart(tmp_path, monkeypatch):
+    def tiny(budget):
+        return dict(SMALL, k=0), [Spec("a", "vae", z_dim=2, hidden=[8], epochs=5, warmup=4),
+                                  Spec("b", "wae", z_dim=2, hidden=[8], epochs=1)]
+
+    monkeypatch.setitem(experiments.EXPERIMENTS, "tiny", tiny)
+    results = experiments.run("tiny", out=tmp_path, epochs=2, progress=False, verbose=False)
+    assert (tmp_path / "tiny-cpu-e2" / "results.json").exists() and not (tmp_path / "tiny-cpu").exists()
+    assert [len(h.train_loss) for h in results.histories.values()] == [2, 1]
+    assert results["models"]["a"]["spec"]["warmup"] == 2
+    with pytest.raises(ValueError, match="epochs"):
+        experiments.run("tiny", out=tmp_path, epochs=0, progress=False, verbose=False)

@@ -129,3 +129,24 @@ def test_any_feature_extractor_can_be_plugged_in():
     x = torch.rand(50, 784, generator=torch.Generator().manual_seed(0))
     out = vl.metrics.sample_quality(x, x, extractor=lambda batch: batch[:, :10], kid_subsets=2)
     assert abs(out["fid"]) < 1e-6
+
+
+def test_features_of_an_unchanged_tensor_are_computed_once_and_never_stale(monkeypatch):
+    x = torch.rand(30, 784, generator=torch.Generator().manual_seed(1))
+    first = vl.metrics.features(x)
+    kept = first.clone()
+    calls = []
+    extractor = vl.metrics.default_extractor()
+    monkeypatch.setattr(extractor, "features", lambda batch: calls.append(1) or torch.zeros(len(batch), 64))
+    assert torch.equal(vl.metrics.features(x), first) and not calls  # the same tensor, unchanged: no recomputation
+    first.add_(1.0)  # a caller changing its copy does not change the cache
+    assert torch.equal(vl.metrics.features(x), kept)
+    x.mul_(0.5)  # changed in place: computed again
+    assert torch.equal(vl.metrics.features(x), torch.zeros(30, 64)) and calls
+
+
+def test_kid_can_be_left_out_and_fd_is_unchanged():
+    digits = vl.load("mnist", split="test", source="subset", verbose=False)
+    with_kid = vl.metrics.sample_quality(digits[:300], digits[300:600], kid_subsets=3)
+    without = vl.metrics.sample_quality(digits[:300], digits[300:600], kid=False)
+    assert without["fid"] == with_kid["fid"] and without["kid"] is None and with_kid["kid"] is not None

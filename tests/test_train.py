@@ -134,6 +134,28 @@ def test_a_killed_training_process_resumes_and_ends_like_an_uninterrupted_one(tm
     assert same(straight, resumed)
 
 
+def test_checkpoint_every_saves_on_its_schedule_at_the_end_and_when_a_callback_stops(tmp_path):
+    x = small_data()
+    epochs_saved = []
+
+    def watch(epoch, history, model):
+        epochs_saved.append(vl.load_checkpoint(tmp_path / "run.pt").epoch if (tmp_path / "run.pt").exists() else 0)
+
+    vl.fit(small_model(), x, epochs=5, batch_size=50, checkpoint=tmp_path / "run.pt", checkpoint_every=2,
+           callback=watch, progress=False)
+    assert epochs_saved == [0, 2, 2, 4, 5]  # every second epoch, and the last
+    stopped = tmp_path / "stopped.pt"
+    vl.fit(small_model(), x, epochs=6, batch_size=50, checkpoint=stopped, checkpoint_every=4, progress=False,
+           callback=lambda epoch, history, model: epoch == 3)
+    assert vl.load_checkpoint(stopped).epoch == 3  # the epoch the callback stopped at is not lost
+    straight, resumed = small_model(), small_model()
+    vl.fit(straight, x, epochs=6, batch_size=50, progress=False)
+    vl.fit(resumed, x, epochs=6, batch_size=50, checkpoint=stopped, checkpoint_every=4, progress=False)
+    assert same(params(straight), params(resumed))
+    with pytest.raises(ValueError, match="checkpoint_every must be a positive integer"):
+        vl.fit(small_model(), x, epochs=1, checkpoint_every=0, progress=False)
+
+
 def test_resuming_with_other_settings_is_refused(tmp_path):
     x = small_data()
     vl.fit(small_model(), x, epochs=1, batch_size=50, checkpoint=tmp_path / "run.pt", progress=False)

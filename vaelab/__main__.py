@@ -82,6 +82,8 @@ def main(argv=None) -> int:
                            help="train in bfloat16 where the hardware has it (default: the experiment's, float32)")
     reproduce.add_argument("--seeds", type=int, nargs="+", default=None,
                            help="train every model once per seed (default: seed 0 only)")
+    reproduce.add_argument("--epochs", type=int, default=None,
+                           help="cap every model's training at this many epochs (results in OUT/NAME-BUDGET-eN/)")
 
     train = commands.add_parser("train", parents=[common], help="train one model")
     train.add_argument("--kind", choices=list(experiments.KINDS), default="vae")
@@ -119,7 +121,7 @@ def main(argv=None) -> int:
             return 0
         if args.command == "reproduce":
             experiments.run(args.name, args.budget, args.out, device=args.device, progress=not args.quiet,
-                            source=args.source, precision=args.precision, seeds=args.seeds)
+                            source=args.source, precision=args.precision, seeds=args.seeds, epochs=args.epochs)
         elif args.command == "train":
             _train_command(args)
         else:

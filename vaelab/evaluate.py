@@ -118,7 +118,7 @@ def log_likelihood(
 ):
     """Importance-sampled estimate of log p(x) (Burda, Grosse & Salakhutdinov, 2016), nats per example:
 
-        log p(x) ≈ log (1/k) Σ_{i=1..k} p(x|z_i) p(z_i) / r(z_i|x),    z_i ~ r(z|x)                  (eq. 1.7)
+        log p(x) ≈ log (1/k) Σ_{i=1..k} p(x|z_i) p(z_i) / r(z_i|x),    z_i ~ r(z|x)                  (eq. 1.8)
 
     Its expectation is a lower bound for every k that tightens as k grows (k = 5000 in the papers).  The proposal r
     is, by default, the defensive mixture of the encoder q(z|x) and a Laplace approximation of the posterior found

@@ -1,6 +1,6 @@
 """The importance-sampled log-likelihood, with a proposal that stays tight when the encoder is too sharp.
 
-Importance sampling with a proposal r(z|x) estimates the marginal likelihood (chapter 1, eq. 1.7, with r in place of
+Importance sampling with a proposal r(z|x) estimates the marginal likelihood (chapter 1, eq. 1.8, with r in place of
 the encoder):
 
     log p(x) ≈ log (1/k) Σ_i w_i,    w_i = p(x|z_i) p(z_i) / r(z_i|x),    z_i ~ r(z|x).
@@ -194,6 +194,8 @@ def _batch_log_likelihood(model, xb: torch.Tensor, k: int, samples_per_chunk: in
     deterministic = getattr(model, "deterministic_encoder", False)
     mu, logvar = model.encode(xb)
     laplace = laplace_proposal(model, xb, mu, newton_steps, scale) if proposal != "encoder" else None
+    # the mixture r(z|x) = ½ q(z|x) + ½ N(z; ẑ, H⁻¹) draws k − ⌊k/2⌋ samples from its encoder half and ⌊k/2⌋ from its
+    # Laplace half (stratified: the same mixture density as drawing each half at random, with less variance)
     n_encoder = 0 if (proposal == "laplace" or deterministic) else (k if proposal == "encoder" else k - k // 2)
     counts = {"encoder": n_encoder, "laplace": k - n_encoder}
     log_share = {name: math.log(n / k) for name, n in counts.items() if n}
@@ -210,13 +212,16 @@ def _batch_log_likelihood(model, xb: torch.Tensor, k: int, samples_per_chunk: in
             log_r = [log_share["encoder"] + model.posterior_log_prob(z, mu, logvar)] if "encoder" in log_share else []
             if "laplace" in log_share:
                 log_r.append(log_share["laplace"] + laplace.log_prob(z))
+            # log r(z|x) = log Σ_s π_s r_s(z|x): the whole mixture's density, whichever half drew z
             log_proposal = torch.logsumexp(torch.stack(log_r), 0) if len(log_r) > 1 else log_r[0]
+            # log w = log p(x|z) + log p(z) − log r(z|x), the importance weight of eq. 1.8
             log_w = (model.likelihood.log_prob(xb, model.decode(z)) + model.prior.log_prob(z) - log_proposal).double()
             sum_w = torch.logaddexp(sum_w, log_w.logsumexp(0))
             sum_w2 = torch.logaddexp(sum_w2, (2 * log_w).logsumexp(0))
             done += m
-    values = sum_w - math.log(k)
-    variances = (torch.exp(sum_w2 - 2 * sum_w) - 1 / k).clamp_min(0)  # Σw²/(Σw)² − 1/k
+    values = sum_w - math.log(k)  # log p̂(x) = log (1/k) Σ_i w_i                                   (eq. 1.8)
+    # Var[log p̂(x)] ≈ Var[p̂]/p̂² (the delta method), estimated by Σw²/(Σw)² − 1/k
+    variances = (torch.exp(sum_w2 - 2 * sum_w) - 1 / k).clamp_min(0)
     ess = torch.exp(2 * sum_w - sum_w2)
     return values, variances, ess
 

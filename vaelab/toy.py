@@ -93,7 +93,7 @@ def sweep(makers: dict[str, Callable], train, test, kl_weights: Sequence[float],
                 if recorder is not None:
                     recorder(0, None, model)  # the untrained encoder as frame 0
                 fit(model, train, epochs=epochs, batch_size=batch_size, kl_weight=lam, warmup=warmup, seed=seed,
-                    callback=recorder, progress=False, device=device, checkpoint=path)
+                    callback=recorder, progress=False, device=device, checkpoint=path, checkpoint_every=epochs)
                 result.models[name, lam, seed] = model
                 if recorder is not None:
                     if frames is not None and len(recorder.epochs) == 1 and frames.exists():  # trained before

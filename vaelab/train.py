@@ -108,13 +108,20 @@ class _Run:
     codes: LatentCodes | None
     checkpoint: Path | None
     eval_batch_size: int
+    checkpoint_every: int = 1
 
     @property
     def n(self) -> int:
         return len(self.x_train)
 
     def settings(self) -> dict:
-        """What a checkpoint records so that a resumed run can refuse to mix two runs."""
+        """What a checkpoint records so that a resumed run can refuse to mix two runs (computed once: it sums the
+        training data, which costs as much as a few training steps)."""
+        if "_settings" not in self.__dict__:
+            self.__dict__["_settings"] = self._compute_settings()
+        return self.__dict__["_settings"]
+
+    def _compute_settings(self) -> dict:
         settings = {"batch_size": self.batch_size, "lr": self.lr, "seed": self.seed, "kl_weight": self.kl_weight,
                     "warmup": self.warmup, "lr_decay_every": self.lr_decay_every, "lr_decay": self.lr_decay,
                     "dynamic": self.dynamic, "n_train": self.n, "train_sum": float(self.x_train.double().sum()),
@@ -125,7 +132,7 @@ class _Run:
 
 
 def _check_arguments(model, train, epochs, batch_size, lr, seed, test, kl_weight, warmup, lr_decay_every, lr_decay,
-                     device, binarize, checkpoint, eval_batch_size, precision) -> _Run:
+                     device, binarize, checkpoint, eval_batch_size, precision, checkpoint_every=1) -> _Run:
     if not isinstance(model, VAE):
         raise TypeError(f"fit trains vaelab models (vl.VAE and its subclasses: InfoVAE, WAE, HEBAE, ...), got "
                         f"{type(model).__name__}.")
@@ -144,6 +151,7 @@ def _check_arguments(model, train, epochs, batch_size, lr, seed, test, kl_weight
         raise ValueError(f"This GPU ({torch.cuda.get_device_name(device)}) has no bfloat16 arithmetic: use "
                          "precision='float32'.")
     eval_batch_size = positive_int(eval_batch_size, "eval_batch_size")
+    checkpoint_every = positive_int(checkpoint_every, "checkpoint_every", hint="It is a number of epochs.")
     dynamic = binarize == "dynamic" or (binarize == "auto" and getattr(train, "binarize", None) == "dynamic")
     codes = train if isinstance(train, LatentCodes) else None  # redrawn z ~ q(z|x) every epoch
     x_train = model.check_data(train.mu if codes is not None else train)
@@ -153,7 +161,8 @@ def _check_arguments(model, train, epochs, batch_size, lr, seed, test, kl_weight
             f"batch_size must be an integer between 1 and the number of training examples ({n}), got {batch_size!r}."
         )
     return _Run(epochs, batch_size, lr, seed, kl_weight, warmup, lr_decay_every, lr_decay, dynamic, precision,
-                device, x_train, codes, None if checkpoint is None else Path(checkpoint), eval_batch_size)
+                device, x_train, codes, None if checkpoint is None else Path(checkpoint), eval_batch_size,
+                checkpoint_every)
 
 
 def _resume(run: _Run, model, optimizer, aux_optimizer, generator: torch.Generator, resume: bool) -> History:
@@ -204,7 +213,7 @@ def _bad_step_message(stats: torch.Tensor, names: list[str], epoch: int, checkpo
     bad = [f"the {described.get(name, f'penalty {name!r}')} became {value}" for name, value in values.items()
            if name != "loss" and not math.isfinite(value)]
     term = " and ".join(bad) or "the loss became non-finite although all of its terms are finite"
-    saved = f" The checkpoint {checkpoint} still holds the last good epoch." if checkpoint else ""
+    saved = f" The checkpoint {checkpoint} holds the last epoch it saved before this one." if checkpoint else ""
     return (
         f"Training diverged at epoch {epoch}, step {step + 1} of {len(stats)}: {term}. Try a smaller learning rate "
         f"(lr={lr:g} now), check the data, or for a Gaussian decoder a larger variance γ.{saved}"
@@ -214,6 +223,15 @@ def _bad_step_message(stats: torch.Tensor, names: list[str], epoch: int, checkpo
 # --------------------------------------------------------------------------------------------------------------
 # fit
 # --------------------------------------------------------------------------------------------------------------
+def _save(run: _Run, model, history: History, optimizer, aux_optimizer, generator: torch.Generator) -> None:
+    """Write the run's checkpoint (when it has one): model, history, optimizers and random state."""
+    if run.checkpoint is None:
+        return
+    extra = {} if aux_optimizer is None else {"auxiliary_optimizer_state": aux_optimizer.state_dict()}
+    save_checkpoint(model, run.checkpoint, history, optimizer_state=optimizer.state_dict(), rng=rng_state(generator),
+                    fit_settings=run.settings(), **extra)
+
+
 def fit(
     model,
     train,
@@ -230,6 +248,7 @@ def fit(
     device="auto",
     binarize: str = "auto",
     checkpoint: str | os.PathLike | None = None,
+    checkpoint_every: int = 1,
     resume: bool = True,
     callback: Callable | None = None,
     progress: bool = True,
@@ -256,6 +275,9 @@ def fit(
         checkpoint: a file written atomically after every epoch.  If it exists and ``resume`` is true, training
             resumes from it (and ends exactly as an uninterrupted run would, on CPU); with ``resume=False`` an
             existing file is an error rather than being overwritten.
+        checkpoint_every: write the checkpoint every this many epochs instead (and always after the last epoch,
+            and when ``callback`` stops training): for runs whose epochs take a fraction of a second, where writing
+            the file would cost more than the epochs an interruption could lose.
         callback: ``callback(epoch, history, model)`` after every epoch; return ``True`` to stop training.
         progress: show a tqdm progress bar (in notebooks and terminals).
         precision: ``"float32"``, or ``"bfloat16"`` to run the encoder and decoder networks in bfloat16 during
@@ -266,7 +288,7 @@ def fit(
             not offered: it needs loss scaling.
     """
     run = _check_arguments(model, train, epochs, batch_size, lr, seed, test, kl_weight, warmup, lr_decay_every,
-                           lr_decay, device, binarize, checkpoint, eval_batch_size, precision)
+                           lr_decay, device, binarize, checkpoint, eval_batch_size, precision, checkpoint_every)
     device = run.device
 
     # ---- set up: everything on the device, one generator for data order and binarization ------------------
@@ -346,15 +368,16 @@ def fit(
             history.test_elbo.append(parts["elbo"])
             history.test_recon.append(parts["recon"])
             history.test_kl.append(parts["kl"])
-        if run.checkpoint is not None:
-            extra = {} if aux_optimizer is None else {"auxiliary_optimizer_state": aux_optimizer.state_dict()}
-            save_checkpoint(model, run.checkpoint, history, optimizer_state=optimizer.state_dict(),
-                            rng=rng_state(generator), fit_settings=run.settings(), **extra)
+        saved = (epoch + 1) % run.checkpoint_every == 0 or epoch + 1 == run.epochs
+        if saved:
+            _save(run, model, history, optimizer, aux_optimizer, generator)
         postfix = {"train ELBO": f"{history.train_elbo[-1]:.2f}"}
         if test is not None:
             postfix["test ELBO"] = f"{history.test_elbo[-1]:.2f}"
         bar.set_postfix(postfix, refresh=False)
         if callback is not None and callback(epoch + 1, history, model) is True:
+            if not saved:
+                _save(run, model, history, optimizer, aux_optimizer, generator)
             break
     bar.close()
     model.eval()
