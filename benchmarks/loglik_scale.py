@@ -57,6 +57,7 @@ def main():
     parser.add_argument("--ks", type=int, nargs="+", default=[100, 1000, 5000])
     parser.add_argument("--chunks", type=int, nargs="*", default=[2**20, 2**24],
                         help="other chunk_elements to try at the largest k")
+    parser.add_argument("--out", type=Path, default=HERE / "results", help="folder for loglik_scale_<device>.md")
     parser.add_argument("--child", type=int, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--chunk", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -86,7 +87,8 @@ def main():
     largest = rows[len(args.ks) - 1]
     lines += ["", f"Extrapolated to 10,000 images at k = {largest['k']}: about "
               f"{10_000 * largest['seconds'] / largest['n']:.0f} s on this device (linear in the number of images)."]
-    path = HERE / "results" / f"loglik_scale_{device}.md"
+    args.out.mkdir(parents=True, exist_ok=True)
+    path = args.out / f"loglik_scale_{device}.md"
     path.write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 

@@ -137,6 +137,31 @@ def check_math(page) -> tuple[int, list[str]]:
     return result["containers"], problems
 
 
+def check_tables(page) -> tuple[int, list[str]]:
+    """Markdown tables rendered as tables: no row of a pipe table (a `|---|` rule, or a line that starts and ends
+    with `|`) is left in the page's text outside code. Returns (number of <table> elements, problems)."""
+    result = page.evaluate(
+        r"""() => {
+            const skip = "pre, code, script, style, textarea, kbd, samp, mjx-container, .highlight, .cell_input";
+            const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT, {
+                acceptNode(node) {
+                    const parent = node.parentElement;
+                    return parent && parent.closest(skip) ? NodeFilter.FILTER_REJECT : NodeFilter.FILTER_ACCEPT;
+                }
+            });
+            const rule = /\|\s*:?-{3,}:?\s*\|/;
+            const row = /^\s*\|.*\|\s*$/m;
+            const raw = [];
+            while (walker.nextNode()) {
+                const text = walker.currentNode.nodeValue;
+                if (rule.test(text) || row.test(text)) raw.push(text.trim().slice(0, 120));
+            }
+            return {tables: document.querySelectorAll("table").length, raw};
+        }"""
+    )
+    return result["tables"], [f"a Markdown table left as raw text: {t!r}" for t in result["raw"]]
+
+
 def check_images(page) -> tuple[int, list[str]]:
     """Every <img> has loaded (naturalWidth > 0). Returns (number of images, problems)."""
     images = page.evaluate(

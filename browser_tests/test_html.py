@@ -3,6 +3,7 @@
 Every page in _toc.yml (the root page and every chapter, read from the file) is opened from disk (file://) with
 every http(s) request blocked and recorded, and must show:
 - typeset maths (mjx-container elements, no raw $$ or \\( left) when it has maths,
+- every Markdown table (the chapters' computed tables included) rendered as a table, none left as raw `| ... |` text,
 - every <img> loaded, every matplotlib to_jshtml slider working (moving it changes the frame shown),
 - every embedded Jupyter widget rendered,
 - the launch buttons (Binder, Colab, JupyterHub: those set in _config.yml) on notebook pages,
@@ -88,6 +89,8 @@ def test_page(name, book_html, context, screenshots):
     problems = []
     mjx, found = pagecheck.check_math(page)
     problems += found
+    n_tables, found = pagecheck.check_tables(page)
+    problems += found
     n_images, found = pagecheck.check_images(page)
     problems += found
     n_sliders, found = pagecheck.check_sliders(page)
@@ -100,5 +103,6 @@ def test_page(name, book_html, context, screenshots):
                 problems.append(f"no {service} launch button (a link to {prefix}/...)")
     pagecheck.screenshot(page, screenshots / f"{name.replace('/', '__')}.png")
     problems += log.problems()
-    print(f"{name}: {mjx} typeset formulas, {n_images} images, {n_sliders} sliders, {n_widgets} widgets")
+    print(f"{name}: {mjx} typeset formulas, {n_tables} tables, {n_images} images, {n_sliders} sliders, "
+          f"{n_widgets} widgets")
     assert not problems, f"{name}.html:\n  " + "\n  ".join(problems)

@@ -68,6 +68,19 @@ def test_slider_check_on_to_jshtml(tmp_path, context):
     assert n_images == 1 and not problems
 
 
+def test_table_check_accepts_tables_and_finds_raw_pipe_text(tmp_path, context):
+    """The regression it guards: myst-nb's CommonMark rendered every computed table as a paragraph of `| ... |`."""
+    table = "<table><tr><th>model</th><th>FD</th></tr><tr><td>VAE</td><td>27.4</td></tr></table>"
+    raw = "<p>| model | FD |\n|---|---:|\n| VAE | 27.4 |</p>"
+    code = "<pre>| a | b |\n|---|---|</pre>"  # code may show a table's source
+    for body, tables, n_problems in ((table + code, 1, 0), (raw, 0, 1), ("<p>E log p(x|z) = -102</p>", 0, 0)):
+        page_file = tmp_path / "tables.html"
+        page_file.write_text(f"<!DOCTYPE html>\n<html><head><meta charset='utf-8'></head><body>{body}</body></html>\n")
+        page, _ = open_checked(context, page_file)
+        n, problems = pagecheck.check_tables(page)
+        assert (n, len(problems)) == (tables, n_problems), (body, problems)
+
+
 def test_slider_check_detects_a_dead_slider(tmp_path, context):
     page_file = tmp_path / "dead.html"
     page_file.write_text(to_jshtml_page().replace("oninput=", "data-oninput="))
