@@ -15,6 +15,7 @@ leaves behind (its ``History`` and checkpoints) is in ``vaelab.checkpoints``.
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import time
@@ -114,14 +115,10 @@ class _Run:
     def n(self) -> int:
         return len(self.x_train)
 
+    @functools.cached_property
     def settings(self) -> dict:
         """What a checkpoint records so that a resumed run can refuse to mix two runs (computed once: it sums the
         training data, which costs as much as a few training steps)."""
-        if "_settings" not in self.__dict__:
-            self.__dict__["_settings"] = self._compute_settings()
-        return self.__dict__["_settings"]
-
-    def _compute_settings(self) -> dict:
         settings = {"batch_size": self.batch_size, "lr": self.lr, "seed": self.seed, "kl_weight": self.kl_weight,
                     "warmup": self.warmup, "lr_decay_every": self.lr_decay_every, "lr_decay": self.lr_decay,
                     "dynamic": self.dynamic, "n_train": self.n, "train_sum": float(self.x_train.double().sum()),
@@ -187,7 +184,7 @@ def _resume(run: _Run, model, optimizer, aux_optimizer, generator: torch.Generat
         )
     # runs saved before these settings existed were float32, at a constant learning rate
     saved = {"precision": "float32", "lr_decay_every": 0, "lr_decay": 0.5, **state["fit_settings"]}
-    changed = {k: (saved.get(k), v) for k, v in run.settings().items() if saved.get(k) != v}
+    changed = {k: (saved.get(k), v) for k, v in run.settings.items() if saved.get(k) != v}
     if changed:
         listing = ", ".join(f"{k}: {a!r} there, {b!r} now" for k, (a, b) in changed.items())
         raise ValueError(
@@ -229,7 +226,7 @@ def _save(run: _Run, model, history: History, optimizer, aux_optimizer, generato
         return
     extra = {} if aux_optimizer is None else {"auxiliary_optimizer_state": aux_optimizer.state_dict()}
     save_checkpoint(model, run.checkpoint, history, optimizer_state=optimizer.state_dict(), rng=rng_state(generator),
-                    fit_settings=run.settings(), **extra)
+                    fit_settings=run.settings, **extra)
 
 
 def fit(
