@@ -58,7 +58,7 @@ def test_corrupted_or_foreign_checkpoints_give_clear_errors(tmp_path):
     path = tmp_path / "run.pt"
     vl.save_checkpoint(small_model(), path)
     path.write_bytes(path.read_bytes()[:100])
-    with pytest.raises(ValueError, match="corrupted, truncated or not a vaelab checkpoint"):
+    with pytest.raises(ValueError, match="damaged, truncated or not a vaelab checkpoint"):
         vl.load_checkpoint(path)
     torch.save({"weights": torch.zeros(2)}, path)
     with pytest.raises(ValueError, match="not a vaelab checkpoint"):

@@ -7,9 +7,12 @@ from __future__ import annotations
 
 import math
 import numbers
+import os
 from collections.abc import Iterable
+from pathlib import Path
 
-__all__ = ["is_int", "positive_int", "nonnegative_int", "number", "choice", "probability"]
+__all__ = ["is_int", "positive_int", "nonnegative_int", "random_seed", "number", "choice", "probability", "path",
+           "optional_callable"]
 
 
 def _fail(name: str, what: str, value, hint: str = "") -> ValueError:
@@ -33,6 +36,29 @@ def nonnegative_int(value, name: str, hint: str = "") -> int:
     if not is_int(value) or value < 0:
         raise _fail(name, "an integer >= 0", value, hint)
     return int(value)
+
+
+def random_seed(value, name: str = "seed") -> int:
+    """A random seed: an integer >= 0 (what ``torch.manual_seed`` takes), else a ValueError naming ``name``."""
+    if not is_int(value) or not 0 <= value < 2**63:
+        raise _fail(name, "an integer >= 0", value, "It seeds every random draw, e.g. seed=0.")
+    return int(value)
+
+
+def path(value, name: str, hint: str = "") -> Path:
+    """``value`` as a ``Path`` if it is a non-empty ``str`` or ``os.PathLike``, else a TypeError naming ``name``."""
+    if isinstance(value, (str, os.PathLike)) and str(value) != "":
+        return Path(value)
+    raise TypeError(f"{name} must be a file or folder path (a str or pathlib.Path), got {value!r}."
+                    + (f" {hint}" if hint else ""))
+
+
+def optional_callable(value, name: str, hint: str = ""):
+    """``value`` if it is ``None`` or callable, else a TypeError naming ``name``."""
+    if value is None or callable(value):
+        return value
+    raise TypeError(f"{name} must be a function (or None), got {type(value).__name__}: {value!r}."
+                    + (f" {hint}" if hint else ""))
 
 
 def number(value, name: str, *, low: float | None = None, high: float | None = None, low_open: bool = False,

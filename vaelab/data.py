@@ -39,6 +39,8 @@ import numpy as np
 import torch
 
 from .checks import is_int as _is_int
+from .checks import path as _path
+from .checks import random_seed as _random_seed
 from .gaussians import reparameterize
 
 __all__ = ["load", "binarize", "read_idx", "Data", "NAMES"]
@@ -136,6 +138,11 @@ def load(name: str, split: str = "train", binarize: str | None = None, seed: int
     _check_choice("split", split, SPLITS)
     _check_choice("binarize", binarize, BINARIZE)
     _check_choice("source", source, SOURCES)
+    seed = _random_seed(seed)
+    if root is not None:
+        root = _path(root, "root", "It is a folder holding the IDX files.")
+        if root.exists() and not root.is_dir():
+            raise NotADirectoryError(f"root must be a folder holding the IDX files, but {root} is a file.")
 
     if name == "onehot":
         x, labels, where = _onehot(split, n, seed)
@@ -169,7 +176,7 @@ def _fixed_binarization(x, seed):
     if x.numel() and (x.min() < 0 or x.max() > 1):
         raise ValueError(f"binarize() needs values in [0, 1], got range [{x.min():.3g}, {x.max():.3g}]; "
                          "scale the data to [0, 1] first (e.g. divide bytes by 255)")
-    g = torch.Generator(device=x.device).manual_seed(int(seed))
+    g = torch.Generator(device=x.device).manual_seed(_random_seed(seed))
     out = torch.bernoulli(x, generator=g)
     return _with_attributes(out, getattr(x, "labels", None), getattr(x, "name", None),
                             getattr(x, "source", None), "fixed")
@@ -228,7 +235,7 @@ def manifold(n: int = 2000, r: int = 2, d: int = 16, seed: int = 0, split: str =
     if r >= d:
         raise ValueError(f"manifold: the manifold dimension r={r} must be smaller than the ambient dimension d={d}")
     _check_choice("split", split, SPLITS)
-    g = torch.Generator().manual_seed(int(seed))
+    g = torch.Generator().manual_seed(_random_seed(seed))
     b_mat = torch.randn(2 * r, r, generator=g)
     b_vec = 0.5 * torch.randn(2 * r, generator=g)
     a_mat = torch.randn(d, 2 * r, generator=g)

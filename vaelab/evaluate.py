@@ -18,7 +18,7 @@ from typing import NamedTuple
 import torch
 
 from . import importance
-from .checks import choice, positive_int
+from .checks import choice, number, positive_int, random_seed
 from .gaussians import gaussian_kl, gaussian_log_prob_pairwise
 from .mmd import mmd2
 
@@ -26,6 +26,7 @@ from .mmd import mmd2
 @contextmanager
 def seeded(seed: int):
     """Run a block with its own seeded random state, restoring the global state afterwards."""
+    seed = random_seed(seed)
     devices = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
     with torch.random.fork_rng(devices=devices):
         torch.manual_seed(seed)
@@ -34,6 +35,7 @@ def seeded(seed: int):
 
 def prepare(model, data, seed: int = 0) -> torch.Tensor:
     """Validate ``data`` for ``model``, move it to the model's device, binarize it once if it is marked dynamic."""
+    seed = random_seed(seed)
     x = model.check_data(data)
     dynamic = getattr(data, "binarize", None) == "dynamic"
     x = x.to(model.device)
@@ -80,6 +82,7 @@ def elbo_parts(model, data, n_samples: int = 1, batch_size: int = 1000, seed: in
 def prepared_elbo_parts(model, x: torch.Tensor, n_samples: int = 1, batch_size: int = 1000,
                         seed: int = 0) -> dict[str, float]:
     """:func:`elbo_parts` of data already through :func:`prepare` (``fit`` prepares its test set once)."""
+    positive_int(n_samples, "n_samples (draws z ~ q(z|x) per example)")
     with eval_mode(model), seeded(seed):
         total = torch.zeros(2, device=x.device, dtype=torch.float64)
         for xb in _batches(x, batch_size):
@@ -184,6 +187,7 @@ def encode(model, data, batch_size: int = 1000) -> tuple[torch.Tensor, torch.Ten
 
 def active_units(model, data, threshold: float = 0.01, batch_size: int = 1000) -> int:
     """Number of active latent units: A_u = Cov_x(E_q(z|x)[z_u]) > threshold (Burda et al., 2016)."""
+    threshold = number(threshold, "threshold (the variance of E_q[z_u] above which a unit is active)", low=0)
     mu, _ = encode_data(model, data, batch_size)
     return int((mu.double().var(0, unbiased=True) > threshold).sum())
 

@@ -567,14 +567,21 @@ def run(name: str, budget: str = "cpu", out: str | Path = "runs", device="auto",
     data, specs = EXPERIMENTS[name](budget)
     if precision is not None:
         specs = [replace(spec, precision=precision) for spec in specs]
-    folder = f"{name}-{budget}"
+    folder = experiment_folder(name, budget, out, epochs)
     if epochs is not None:
-        epochs = positive_int(epochs, "epochs (the cap on every model's training)")
         specs = [replace(spec, epochs=min(spec.epochs, epochs), warmup=min(spec.warmup, epochs)) for spec in specs]
-        folder += f"-e{epochs}"
     if seeds is not None:
         specs = with_seeds(specs, seeds)
     if source is not None:
         data["source"] = source
-    return run_specs(data, specs, Path(out) / folder, store=store, device=device, progress=progress,
+    return run_specs(data, specs, folder, store=store, device=device, progress=progress,
                      verbose=verbose, experiment=name, budget=budget)
+
+
+def experiment_folder(name: str, budget: str, out: str | os.PathLike = "runs", epochs: int | None = None) -> Path:
+    """Where :func:`run` writes: ``out/NAME-BUDGET/``, or ``out/NAME-BUDGET-eEPOCHS/`` under an epoch cap."""
+    folder = f"{name}-{budget}"
+    if epochs is not None:
+        cap = positive_int(epochs, "epochs (the cap on every model's training)")
+        folder += f"-e{cap}"
+    return Path(out) / folder

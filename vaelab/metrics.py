@@ -23,6 +23,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from .checks import positive_int, random_seed
 from .mmd import mmd2
 
 WEIGHTS = Path(__file__).resolve().parent / "weights" / "feature_classifier.pt"
@@ -72,10 +73,9 @@ def kernel_inception_distance(features_a: torch.Tensor, features_b: torch.Tensor
     """KID (eq. 7.6): the mean and standard deviation of the unbiased polynomial-kernel MMD² (``vaelab.mmd``) over
     ``n_subsets`` random subsets of ``subset_size`` rows of each set (capped at the smaller set), seeded."""
     a, b = _check_features(features_a, features_b)
-    if n_subsets < 1:
-        raise ValueError(f"n_subsets must be at least 1, got {n_subsets!r}.")
-    size = min(subset_size, len(a), len(b))
-    g = torch.Generator().manual_seed(seed)
+    n_subsets = positive_int(n_subsets, "n_subsets")
+    size = min(positive_int(subset_size, "subset_size"), len(a), len(b))
+    g = torch.Generator().manual_seed(random_seed(seed))
     values = torch.stack([
         mmd2(a[torch.randperm(len(a), generator=g)[:size]], b[torch.randperm(len(b), generator=g)[:size]], "polynomial")
         for _ in range(n_subsets)
@@ -166,7 +166,7 @@ def features(images: torch.Tensor, extractor: Callable | None = None, batch_size
     owner = getattr(extractor, "__self__", extractor)
     device = next(iter(owner.parameters())).device if isinstance(owner, nn.Module) else torch.device("cpu")
     out = torch.cat([extractor(batch.to(device)).float().cpu()
-                     for batch in torch.as_tensor(images).float().split(batch_size)])
+                     for batch in torch.as_tensor(images).float().split(positive_int(batch_size, "batch_size"))])
     if cached:
         key = id(images)
         _FEATURE_CACHE[key] = (weakref.ref(images, lambda _: _FEATURE_CACHE.pop(key, None)), images._version, out)

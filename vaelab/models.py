@@ -264,15 +264,21 @@ class VAE(nn.Module):
         """Validate a data set for this model once (not per batch) and return it as a float tensor.
 
         Catches what would otherwise be silently wrong or fail deep inside torch: a wrong feature count, NaN/inf
-        values, and values outside the likelihood's support (e.g. 0–255 pixels for a Bernoulli decoder).
+        values, and values outside the likelihood's support (e.g. 0–255 pixels for a Bernoulli decoder).  Data of
+        another dtype (float64, numpy's default; float16; integers; booleans) are cast once to the model's
+        parameter dtype (float32), so they give exactly what the same values in float32 give.
         """
         if not isinstance(x, torch.Tensor):
             try:
                 x = torch.as_tensor(x)
             except Exception as err:  # noqa: BLE001 - re-raised with advice
-                raise TypeError(f"Data must be a tensor or an array of shape [N, {self.x_dim}]: {err}") from err
-        if not x.is_floating_point():
-            x = x.float()
+                raise TypeError(f"Data must be a tensor or an array of shape [N, {self.x_dim}], got "
+                                f"{type(x).__name__}: {err}") from err
+        if x.is_complex():
+            raise TypeError(f"Data must be real numbers, got a {x.dtype} tensor.")
+        dtype = next((p.dtype for p in self.parameters() if p.is_floating_point()), torch.float32)
+        if x.dtype != dtype:
+            x = x.to(dtype)
         if x.dim() != 2 or x.shape[1] != self.x_dim:
             hint = " Flatten images with x.reshape(len(x), -1)." if x.dim() > 2 else ""
             raise ValueError(

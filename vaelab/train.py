@@ -31,13 +31,17 @@ from .checkpoints import (
     Checkpoint,
     History,
     check_same_model,
+    exclusive,
     load_checkpoint,
+    nonfinite,
+    optimizer_tensors,
     read_checkpoint,
+    remove_stale_temporaries,
     rng_state,
     save_checkpoint,
     set_rng_state,
 )
-from .checks import choice, nonnegative_int, number, positive_int
+from .checks import choice, nonnegative_int, number, optional_callable, path, positive_int, random_seed
 from .data import LatentCodes
 from .models import PRECISIONS, VAE
 
@@ -129,12 +133,21 @@ class _Run:
 
 
 def _check_arguments(model, train, epochs, batch_size, lr, seed, test, kl_weight, warmup, lr_decay_every, lr_decay,
-                     device, binarize, checkpoint, eval_batch_size, precision, checkpoint_every=1) -> _Run:
+                     device, binarize, checkpoint, eval_batch_size, precision, checkpoint_every=1,
+                     callback=None) -> _Run:
     if not isinstance(model, VAE):
         raise TypeError(f"fit trains vaelab models (vl.VAE and its subclasses: InfoVAE, WAE, HEBAE, ...), got "
                         f"{type(model).__name__}.")
     device = resolve_device(device)
     epochs = nonnegative_int(epochs, "epochs")
+    seed = random_seed(seed)
+    optional_callable(callback, "callback", "It is called as callback(epoch, history, model) after every epoch.")
+    if checkpoint is not None:
+        checkpoint = path(checkpoint, "checkpoint", "It is the file fit writes after every epoch.")
+        if checkpoint.is_dir():
+            raise IsADirectoryError(
+                f"checkpoint must name a file, but {checkpoint} is a folder: pass e.g. {checkpoint / 'run.pt'}."
+            )
     lr = number(lr, "lr (the learning rate)", low=0, low_open=True)
     kl_weight = number(kl_weight, "kl_weight (λ)", low=0)
     warmup = nonnegative_int(warmup, "warmup", hint="It is a number of epochs (0: no warm-up).")
@@ -158,8 +171,7 @@ def _check_arguments(model, train, epochs, batch_size, lr, seed, test, kl_weight
             f"batch_size must be an integer between 1 and the number of training examples ({n}), got {batch_size!r}."
         )
     return _Run(epochs, batch_size, lr, seed, kl_weight, warmup, lr_decay_every, lr_decay, dynamic, precision,
-                device, x_train, codes, None if checkpoint is None else Path(checkpoint), eval_batch_size,
-                checkpoint_every)
+                device, x_train, codes, checkpoint, eval_batch_size, checkpoint_every)
 
 
 def _resume(run: _Run, model, optimizer, aux_optimizer, generator: torch.Generator, resume: bool) -> History:
@@ -202,7 +214,16 @@ def _resume(run: _Run, model, optimizer, aux_optimizer, generator: torch.Generat
     return History.from_dict(state["history"])
 
 
-def _bad_step_message(stats: torch.Tensor, names: list[str], epoch: int, checkpoint: Path | None, lr: float) -> str:
+def _saved_message(checkpoint: Path | None, saved_epoch: int | None) -> str:
+    """What the checkpoint holds after a failed epoch (nothing of that epoch is ever written)."""
+    if checkpoint is None:
+        return ""
+    if saved_epoch is None:
+        return f" No checkpoint was written: {checkpoint} does not exist yet."
+    return f" The checkpoint {checkpoint} holds epoch {saved_epoch}, the last one saved, with finite weights."
+
+
+def _bad_step_message(stats: torch.Tensor, names: list[str], epoch: int, lr: float, saved: str) -> str:
     """Name the first step whose loss was NaN or infinite, and the term that went bad."""
     step = int((~torch.isfinite(stats)).any(1).nonzero()[0])
     values = dict(zip(names, stats[step].tolist(), strict=True))
@@ -210,11 +231,18 @@ def _bad_step_message(stats: torch.Tensor, names: list[str], epoch: int, checkpo
     bad = [f"the {described.get(name, f'penalty {name!r}')} became {value}" for name, value in values.items()
            if name != "loss" and not math.isfinite(value)]
     term = " and ".join(bad) or "the loss became non-finite although all of its terms are finite"
-    saved = f" The checkpoint {checkpoint} holds the last epoch it saved before this one." if checkpoint else ""
     return (
         f"Training diverged at epoch {epoch}, step {step + 1} of {len(stats)}: {term}. Try a smaller learning rate "
         f"(lr={lr:g} now), check the data, or for a Gaussian decoder a larger variance γ.{saved}"
     )
+
+
+def _nonfinite_state(model, optimizer, aux_optimizer) -> list[str]:
+    """The parameters, buffers and optimizer states that hold a NaN or an infinity (checked before every save)."""
+    tensors = [*model.named_parameters(), *model.named_buffers(), *optimizer_tensors(optimizer)]
+    if aux_optimizer is not None:
+        tensors += list(optimizer_tensors(aux_optimizer, "auxiliary optimizer"))
+    return nonfinite(tensors)
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -269,13 +297,17 @@ def fit(
         device: ``"auto"`` (CUDA when present, else CPU), ``"cpu"``, ``"cuda"``, ...
         binarize: ``"auto"`` follows the data's ``binarize`` mark; ``"dynamic"`` draws fresh Bernoulli pixels every
             epoch; ``"none"`` trains on the values as they are.
-        checkpoint: a file written atomically after every epoch.  If it exists and ``resume`` is true, training
-            resumes from it (and ends exactly as an uninterrupted run would, on CPU); with ``resume=False`` an
-            existing file is an error rather than being overwritten.
+        checkpoint: a file written atomically after every epoch, only when every parameter and optimizer state is
+            finite (a diverged epoch is never saved).  If it exists and ``resume`` is true, training resumes from it
+            (and ends exactly as an uninterrupted run would, on CPU); with ``resume=False`` an existing file is an
+            error rather than being overwritten.  While training, ``fit`` holds the lock file ``<checkpoint>.lock``:
+            a second run on the same path is refused before it starts.
         checkpoint_every: write the checkpoint every this many epochs instead (and always after the last epoch,
             and when ``callback`` stops training): for runs whose epochs take a fraction of a second, where writing
             the file would cost more than the epochs an interruption could lose.
-        callback: ``callback(epoch, history, model)`` after every epoch; return ``True`` to stop training.
+        callback: ``callback(epoch, history, model)`` after every epoch; return ``True`` to stop training.  It runs
+            on a copy of the global random state, so random draws in it (``model.sample(4)`` for a figure) change
+            neither training nor a resumed run.
         progress: show a tqdm progress bar (in notebooks and terminals).
         precision: ``"float32"``, or ``"bfloat16"`` to run the encoder and decoder networks in bfloat16 during
             training steps (:meth:`vaelab.VAE.network_precision`); every formula of the loss, the parameters, the
@@ -285,20 +317,34 @@ def fit(
             not offered: it needs loss scaling.
     """
     run = _check_arguments(model, train, epochs, batch_size, lr, seed, test, kl_weight, warmup, lr_decay_every,
-                           lr_decay, device, binarize, checkpoint, eval_batch_size, precision, checkpoint_every)
+                           lr_decay, device, binarize, checkpoint, eval_batch_size, precision, checkpoint_every,
+                           callback)
+    if test is not None:
+        model.check_data(test)  # before any work (fit prepares it on the device below)
+    if run.checkpoint is None:
+        return _train(run, model, test, resume, callback, progress)
+    with exclusive(run.checkpoint):  # no second run writes this checkpoint; its folder is writable
+        remove_stale_temporaries(run.checkpoint)  # left by a run killed while it saved
+        return _train(run, model, test, resume, callback, progress)
+
+
+def _train(run: _Run, model, test, resume: bool, callback, progress: bool) -> History:
     device = run.device
+    seed = run.seed
 
     # ---- set up: everything on the device, one generator for data order and binarization ------------------
     model.to(device)
     x_train = run.x_train.to(device)
     codes = run.codes.to(device) if run.codes is not None else None
-    x_test = evaluate.prepare(model, test, seed) if test is not None else None  # validated, on the device, once
+    x_test = evaluate.prepare(model, test, seed) if test is not None else None  # on the device, once
     prior = model.prior
     auxiliary = prior.auxiliary_parameters()  # trained by the prior's hooks, not by the loss
     optimizer = make_optimizer(model.parameter_groups(run.lr, exclude=auxiliary), run.lr)
     aux_optimizer = make_optimizer(prior.auxiliary_parameters(), prior.auxiliary_lr) if auxiliary else None
     generator = torch.Generator(device=device)
     history = _resume(run, model, optimizer, aux_optimizer, generator, resume)
+    saved_epoch = len(history) if run.checkpoint is not None and run.checkpoint.exists() else None
+    callback_devices = [device.index or 0] if device.type == "cuda" else []
 
     # ---- the loop ------------------------------------------------------------------------------------------
     n = run.n
@@ -339,13 +385,23 @@ def fit(
         seconds = time.perf_counter() - began
         if not torch.isfinite(stats).all():
             bar.close()
-            raise NonFiniteLossError(_bad_step_message(stats, names, epoch + 1, run.checkpoint, epoch_lr))
+            raise NonFiniteLossError(_bad_step_message(stats, names, epoch + 1, epoch_lr,
+                                                       _saved_message(run.checkpoint, saved_epoch)))
         bad_hook = {name: v for name, v in hook_means.items() if not math.isfinite(v)}
         if bad_hook:
             bar.close()
             raise NonFiniteLossError(
                 f"The prior's training hook reported {bad_hook} at epoch {epoch + 1}. Try a smaller learning rate for "
                 f"its auxiliary network ({type(prior).__name__}(lr=...), {prior.auxiliary_lr:g} now)."
+            )
+        bad_state = _nonfinite_state(model, optimizer, aux_optimizer)
+        if bad_state:  # every loss was finite, but the last update was not: nothing of this epoch is kept
+            bar.close()
+            listing = ", ".join(bad_state[:4]) + (f" and {len(bad_state) - 4} more" if len(bad_state) > 4 else "")
+            raise NonFiniteLossError(
+                f"Training diverged at epoch {epoch + 1}: after its last step, NaN or infinite values appeared in "
+                f"{listing}, although every loss of the epoch was finite. Try a smaller learning rate "
+                f"(lr={epoch_lr:g} now) or check the data.{_saved_message(run.checkpoint, saved_epoch)}"
             )
         means = dict(zip(names, ((stats * sizes[:, None]).sum(0) / n).tolist(), strict=True))
         history.epoch.append(epoch + 1)
@@ -360,7 +416,7 @@ def fit(
         history.kl_weight.append(lam)
         history.lr.append(epoch_lr)
         history.seconds.append(seconds)
-        if test is not None:
+        if x_test is not None:
             parts = evaluate.prepared_elbo_parts(model, x_test, batch_size=run.eval_batch_size, seed=seed)
             history.test_elbo.append(parts["elbo"])
             history.test_recon.append(parts["recon"])
@@ -368,14 +424,20 @@ def fit(
         saved = (epoch + 1) % run.checkpoint_every == 0 or epoch + 1 == run.epochs
         if saved:
             _save(run, model, history, optimizer, aux_optimizer, generator)
+            saved_epoch = epoch + 1
         postfix = {"train ELBO": f"{history.train_elbo[-1]:.2f}"}
-        if test is not None:
+        if x_test is not None:
             postfix["test ELBO"] = f"{history.test_elbo[-1]:.2f}"
         bar.set_postfix(postfix, refresh=False)
-        if callback is not None and callback(epoch + 1, history, model) is True:
-            if not saved:
-                _save(run, model, history, optimizer, aux_optimizer, generator)
-            break
+        if callback is not None:
+            # the callback draws from its own copy of the global random state (a figure's model.sample(4) must not
+            # change training, nor make a resumed run differ from an uninterrupted one)
+            with torch.random.fork_rng(devices=callback_devices):
+                stop = callback(epoch + 1, history, model) is True
+            if stop:
+                if not saved:
+                    _save(run, model, history, optimizer, aux_optimizer, generator)
+                break
     bar.close()
     model.eval()
     return history
