@@ -8,6 +8,8 @@
 #   make lint          the lint gate alone (ruff check ., settings in pyproject.toml)
 #   make vendor        fetch MathJax, require.js and the Jupyter widget manager (npm pack, pinned) into
 #                      _vendor/, so that the built HTML needs no network; `make book` runs it (a no-op once done)
+#   make wheel-test    build the wheel, install it into a fresh environment outside the checkout and use it
+#                      (the console script and the library) from another folder (scripts/wheel_smoke.sh)
 #   make browser-test  open every page of the built book in headless Chromium, offline (browser_tests/);
 #                      needs `make book` first, Chromium, and installs requirements-browser.txt into $(VENV)
 #   make student       the student edition in _student/ (solutions removed, answer cells marked);
@@ -37,7 +39,7 @@ VENDOR := _vendor
 # notebooks run in the kernel of this virtual environment, not one from the user's Jupyter settings
 export JUPYTER_PREFER_ENV_PATH := 1
 
-.PHONY: book test lint venv vendor browser-test student student-book clean
+.PHONY: book test lint venv vendor browser-test wheel-test student student-book clean
 
 book: $(STAMP) vendor
 	$(BIN)/jupyter-book build . -W -n --keep-going
@@ -82,6 +84,10 @@ $(STAMP): requirements.txt pyproject.toml
 	$(BIN)/python -m pip install --progress-bar off -r requirements.txt
 	$(BIN)/python -m pip install --progress-bar off -e .
 	@touch $@
+
+# The wheel, installed into a fresh environment outside the checkout and used from another folder.
+wheel-test: $(STAMP)
+	PYTHON=$(PYTHON) TORCH="$(TORCH)" bash scripts/wheel_smoke.sh
 
 # The student edition (scripts/student_edition.py): chapters without solutions, answer cells marked; with its HTML.
 student: $(STAMP)

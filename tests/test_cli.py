@@ -107,3 +107,40 @@ def test_a_seed_trains_another_model(tmp_path):
         assert main(["train", "--kind", "vae", "--seed", str(seed), "--out", str(out), *TINY]) == 0
         runs[seed] = json.loads((out / "results.json").read_text())["models"]["vae"]
     assert runs[0]["spec"]["seed"] == 0 and runs[1]["spec"]["seed"] == 1 and runs[0]["elbo"] != runs[1]["elbo"]
+
+
+def test_train_prints_a_results_table_and_json_on_request(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", "--out", str(out), *TINY]) == 0
+    table = capsys.readouterr().out.splitlines()
+    header = next(i for i, line in enumerate(table) if line.startswith("model"))
+    assert "ELBO" in table[header] and "log p(x)" in table[header] and set(table[header + 1]) == {"-"}
+    entry = json.loads((out / "results.json").read_text())["models"]["vae"]
+    assert table[header + 2].split()[0] == "vae" and f"{entry['elbo']:.2f}" in table[header + 2]
+
+    assert main(["evaluate", str(out), "--json", "--quiet"]) == 0
+    printed = json.loads(capsys.readouterr().out)  # nothing but the JSON on stdout
+    assert printed["models"]["vae"]["elbo"] == entry["elbo"]
+
+
+def test_version_help_and_list(capsys):
+    with pytest.raises(SystemExit) as done:
+        main(["--version"])
+    assert done.value.code == 0 and capsys.readouterr().out.strip() == f"vaelab {experiments.__version__}"
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    helped = capsys.readouterr().out
+    assert "(default: 0.001)" in helped and "examples:" in helped and "(default: None)" not in helped
+    assert main(["list"]) == 0
+    listed = capsys.readouterr().out
+    for name in experiments.EXPERIMENTS:
+        assert f"{name} " in listed
+    assert listed.count(" cpu ") >= len(experiments.EXPERIMENTS) and "rough time" in listed
+
+
+def test_the_time_estimate_grows_with_the_work():
+    speed = 1e10
+    cpu, paper = (experiments.estimate("vampprior", budget, speed) for budget in ("cpu", "paper"))
+    assert cpu["models"] == paper["models"] == 2 and paper["epochs"] == 2 * 2000
+    assert 10 * cpu["seconds"] < paper["seconds"]
+    assert experiments.estimate("vampprior", "cpu", 2 * speed)["seconds"] == pytest.approx(cpu["seconds"] / 2)

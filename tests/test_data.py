@@ -246,6 +246,15 @@ def test_load_from_vaelab_data_and_root_subfolder(tmp_path, monkeypatch, capsys)
     assert D.load("fashion-mnist", root=tmp_path, verbose=False).shape == (12, 784)  # root/<name>
 
 
+@pytest.mark.parametrize("name, folder", [("mnist", "MNIST"), ("fashion-mnist", "FashionMNIST")])
+def test_load_reads_torchvisions_folder_layout(tmp_path, name, folder):
+    """torchvision.datasets.MNIST(root) keeps the files in root/MNIST/raw/*-ubyte (and .gz)."""
+    content = fake_folder(tmp_path / folder / "raw", n_train=9, gz=False)
+    x = D.load(name, root=tmp_path, verbose=False)
+    assert torch.equal(x, torch.from_numpy(content["train"][0].reshape(9, 784)).float() / 255)
+    assert x.source == str(tmp_path / folder / "raw")
+
+
 def test_load_full_mnist_from_cache_folder(tmp_path):
     fake_folder(tmp_path / "cache" / "vaelab" / "mnist", n_test=7)
     x = D.load("mnist", split="test", source="full", verbose=False)
@@ -414,3 +423,89 @@ def test_manifold_data_lie_on_an_r_dimensional_manifold():
     assert not torch.equal(test, vl.manifold(50, 2, 10, seed=0))
     with pytest.raises(ValueError, match="smaller than the ambient"):
         vl.manifold(10, r=5, d=5)
+
+
+# ---- Datasets, DataLoaders and image-shaped data: what a PyTorch user passes -----------------------------------
+class PairDataset(torch.utils.data.Dataset):
+    """A map-style dataset of (image [1, 28, 28], label) pairs, like torchvision's MNIST."""
+
+    def __init__(self, images, labels):
+        self.images, self.labels = images, labels
+
+    def __len__(self):
+        return len(self.images)
+
+    def __getitem__(self, i):
+        return self.images[i].reshape(1, 28, 28), int(self.labels[i])
+
+
+def _digits(n=300):
+    x = vl.load("mnist", n=n, binarize="fixed", verbose=False)
+    return torch.Tensor(x).clone(), x.labels.clone()
+
+
+def test_datasets_loaders_and_images_give_what_the_tensor_gives():
+    x, y = _digits()
+    torch.manual_seed(0)
+    model = vl.VAE(x_dim=784, z_dim=4, hidden=[32])
+    reference = vl.elbo(model, x)
+    inputs = {
+        "TensorDataset": torch.utils.data.TensorDataset(x, y),
+        "DataLoader": torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x), batch_size=7, shuffle=True),
+        "Dataset of (image, label)": PairDataset(x, y),
+        "images [N, 28, 28]": x.reshape(-1, 28, 28),
+        "images [N, 1, 28, 28]": x.reshape(-1, 1, 28, 28),
+        "numpy float64": x.numpy().astype(np.float64),
+    }
+    for name, data in inputs.items():
+        assert vl.elbo(model, data) == reference, name
+        assert torch.equal(vl.encode_data(model, data)[0], vl.encode_data(model, x)[0]), name
+    assert vl.active_units(model, PairDataset(x, y)) == vl.active_units(model, x)
+    assert float(vl.log_likelihood(model, PairDataset(x, y), k=4)) == float(vl.log_likelihood(model, x, k=4))
+
+
+def test_fit_trains_on_a_dataset_exactly_as_on_its_tensor():
+    x, y = _digits()
+    histories = []
+    for data in (x, torch.utils.data.TensorDataset(x, y), PairDataset(x, y)):
+        torch.manual_seed(0)
+        model = vl.VAE(x_dim=784, z_dim=4, hidden=[32])
+        histories.append(vl.fit(model, data, epochs=2, batch_size=50, test=data, progress=False))
+    drop = [{k: v for k, v in h.as_dict().items() if k != "seconds"} for h in histories]
+    assert drop[0] == drop[1] == drop[2]
+
+
+def test_labels_of_a_dataset_are_kept():
+    x, y = _digits(40)
+    data = vl.data.from_dataset(PairDataset(x, y))
+    assert torch.equal(data.labels, y) and data.shape == (40, 1, 28, 28)
+    recorder = vl.LatentRecorder(PairDataset(x, y))
+    recorder(0, None, vl.VAE(x_dim=784, z_dim=2, hidden=[8]))
+    assert np.array_equal(recorder.run()["labels"], y.numpy())
+    quality = vl.metrics.sample_quality(torch.utils.data.TensorDataset(x[:30]), PairDataset(x, y), kid=False)
+    assert quality["fid"] == vl.metrics.sample_quality(x[:30], x, kid=False)["fid"]
+
+
+def test_images_of_another_size_and_datasets_vaelab_cannot_hold_are_refused_with_the_fix():
+    model = vl.VAE(x_dim=784, z_dim=2, hidden=[8])
+    with pytest.raises(ValueError, match="Their 1024 values per example do not match x_dim=784"):
+        vl.elbo(model, torch.rand(5, 32, 32))
+
+    class Stream(torch.utils.data.IterableDataset):
+        def __iter__(self):
+            yield torch.rand(784)
+    with pytest.raises(TypeError, match="iterable-style dataset"):
+        vl.elbo(model, Stream())
+    with pytest.raises(MemoryError, match="train on a subset"):
+        vl.data.from_dataset(PairDataset(*_digits(10)), limit_bytes=1000)
+
+
+def test_flattening_images_is_said_once(monkeypatch):
+    monkeypatch.setattr(vl.models, "_FLATTENING_SAID", set())
+    x, _ = _digits(20)
+    model = vl.VAE(x_dim=784, z_dim=2, hidden=[8])
+    with pytest.warns(UserWarning, match=r"flattens examples of shape \[1, 28, 28\]") as said:
+        vl.elbo(model, x.reshape(-1, 1, 28, 28))
+        vl.fit(model, x.reshape(-1, 1, 28, 28), epochs=1, batch_size=10, test=x.reshape(-1, 1, 28, 28),
+               progress=False)
+    assert len([w for w in said if "flattens" in str(w.message)]) == 1

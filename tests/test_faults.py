@@ -86,7 +86,7 @@ def test_a_failed_write_of_results_or_spec_leaves_the_previous_file_intact(tmp_p
         def failing_fsync(fd):
             raise OSError("No space left on device")
         with monkeypatch.context() as m:
-            m.setattr(experiments.os, "fsync", failing_fsync)
+            m.setattr(os, "fsync", failing_fsync)
             with pytest.raises(OSError, match="No space left"):
                 experiments.write_json(path, {"models": {"a": 2, "b": 3}})
         assert path.read_bytes() == before and json.loads(before) == {"models": {"a": 1}}
@@ -102,7 +102,7 @@ def test_a_failed_results_write_in_the_cli_keeps_the_previous_results(tmp_path, 
 
     def failing_fsync(fd):
         raise OSError("No space left on device")
-    monkeypatch.setattr(experiments.os, "fsync", failing_fsync)
+    monkeypatch.setattr(os, "fsync", failing_fsync)
     assert main(["evaluate", str(out), "--k", "7", "--quiet"]) == 2
     assert capsys.readouterr().err.strip() == "error: No space left on device"
     assert (out / "results.json").read_text() == before

@@ -2,6 +2,7 @@
 feature classifier's accuracy, and clear errors."""
 
 import math
+import warnings
 from itertools import pairwise
 from pathlib import Path
 
@@ -150,3 +151,13 @@ def test_kid_can_be_left_out_and_fd_is_unchanged():
     with_kid = vl.metrics.sample_quality(digits[:300], digits[300:600], kid_subsets=3)
     without = vl.metrics.sample_quality(digits[:300], digits[300:600], kid=False)
     assert without["fid"] == with_kid["fid"] and without["kid"] is None and with_kid["kid"] is not None
+
+
+def test_kid_warns_when_the_samples_are_not_more_than_its_subset_size():
+    a, b = torch.randn(200, 8), torch.randn(3000, 8)
+    with pytest.warns(UserWarning, match="200 samples are not more than the subset size"):
+        vl.metrics.kernel_inception_distance(a, b, n_subsets=5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        vl.metrics.kernel_inception_distance(a, b, n_subsets=1)  # one subset: nothing to warn about
+        vl.metrics.kernel_inception_distance(a, b, n_subsets=5, subset_size=100)

@@ -103,11 +103,26 @@ def test_bernoulli_needs_data_in_unit_interval():
 def test_wrong_feature_count_is_refused_with_a_hint():
     with pytest.raises(ValueError, match=r"shape \[N, 30\].*got shape \[400, 31\]"):
         vl.fit(small_model(), torch.rand(400, 31), epochs=1, progress=False)
-    with pytest.raises(ValueError, match="Flatten images"):
-        vl.log_likelihood(vl.VAE(x_dim=784, z_dim=2), torch.rand(10, 28, 28), k=2)
+    with pytest.raises(ValueError, match="Their 1024 values per example do not match x_dim=784"):
+        vl.log_likelihood(vl.VAE(x_dim=784, z_dim=2), torch.rand(10, 32, 32), k=2)  # images of another size
 
 
 @pytest.mark.parametrize("z_dim", [0, -1, 2.5, True])
 def test_z_dim_must_be_a_positive_integer(z_dim):
     with pytest.raises(ValueError, match="z_dim .*positive integer"):
         vl.VAE(x_dim=30, z_dim=z_dim)
+
+
+def test_calling_the_model_is_its_loss_so_pytorch_tooling_can_call_it():
+    torch.manual_seed(0)
+    model, x = vl.VAE(x_dim=30, z_dim=3, hidden=[16]), torch.rand(8, 30)
+    torch.manual_seed(1)
+    called = model(x)
+    torch.manual_seed(1)
+    direct = model.loss(x)
+    assert isinstance(called, vl.Loss) and torch.equal(called.loss, direct.loss)
+    called.loss.backward()  # a training step any trainer can take
+    assert all(p.grad is not None for p in model.encoder.parameters())
+    torch.manual_seed(1)
+    functional = torch.func.functional_call(model, dict(model.named_parameters()), (x,))  # as torch.func wraps it
+    assert torch.equal(functional.loss, direct.loss)

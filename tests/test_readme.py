@@ -50,3 +50,17 @@ def test_the_registered_kind_builds_and_refuses_unknown_options(example):
     assert isinstance(model, example["FreeBitsVAE"]) and model.floor == 0.5
     with pytest.raises(ValueError, match="no option"):
         vl.experiments.build(vl.experiments.Spec("x", "free-bits", options={"flor": 0.5}), x_dim=30)
+
+
+def test_the_readme_renders_on_a_package_index():
+    """An index shows the README without the repository: every link and image is absolute, built from the
+    repository that _config.yml names."""
+    text = (ROOT / "README.md").read_text()
+    repository = re.search(r"^repository:\n  url: (\S+)", (ROOT / "_config.yml").read_text(), re.M).group(1)
+    owner_name = repository.removeprefix("https://github.com/")
+    targets = re.findall(r"\]\(([^)\s]+)\)", text)
+    assert targets, "no links found: the pattern is wrong"
+    for target in targets:
+        assert target.startswith(("https://", "http://", "#")), f"relative link in the README: {target}"
+        if "github" in target:
+            assert owner_name in target, f"{target} is not under the repository {repository}"

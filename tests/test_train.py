@@ -367,3 +367,14 @@ def test_warm_up_changes_training_and_bad_values_are_refused():
             vl.fit(small_model(), x, epochs=1, warmup=bad, progress=False)
     with pytest.raises(ValueError, match="kl_weight"):
         vl.fit(small_model(), x, epochs=1, kl_weight=-0.5, progress=False)
+
+
+def test_tqdm_disable_silences_the_bar_unless_progress_is_asked_for(monkeypatch, capsys):
+    monkeypatch.setenv("TQDM_DISABLE", "1")
+    vl.fit(small_model(), small_data(), epochs=1, batch_size=50)
+    assert "VAE" not in capsys.readouterr().err
+    vl.fit(small_model(), small_data(), epochs=1, batch_size=50, progress=True)
+    assert "VAE" in capsys.readouterr().err
+    monkeypatch.setenv("TQDM_DISABLE", "0")
+    vl.fit(small_model(), small_data(), epochs=1, batch_size=50)
+    assert "VAE" in capsys.readouterr().err

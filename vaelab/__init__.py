@@ -23,6 +23,7 @@ from . import (
     nets,
     plots,
     priors,
+    saving,
     stats,
     toy,
     twostage,
@@ -53,6 +54,7 @@ from .mmd import mmd2
 from .models import VAE, ELBOTerms, Loss
 from .nets import MLP
 from .priors import DensityRatio, ImplicitPrior, Prior, StandardNormal, VampPrior, fit_density_ratio
+from .saving import Rebuildable, load_model, save_model
 from .train import NonFiniteLossError, fit
 from .twostage import TwoStageVAE, latent_codes
 
@@ -93,6 +95,9 @@ __all__ = [
     "NonFiniteLossError",
     "save_checkpoint",
     "load_checkpoint",
+    "load_model",
+    "save_model",
+    "Rebuildable",
     "elbo",
     "elbo_parts",
     "log_likelihood",
@@ -117,6 +122,7 @@ __all__ = [
     "twostage",
     "nets",
     "priors",
+    "saving",
     "stats",
     "toy",
     "plots",

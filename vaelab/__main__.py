@@ -1,10 +1,10 @@
-"""``python -m vaelab``: train one model, evaluate a trained one, or reproduce a named experiment.
+"""``vaelab`` (or ``python -m vaelab``): train one model, evaluate a trained one, or reproduce a named experiment.
 
-    python -m vaelab reproduce compare --budget cpu      # every model of the book, one budget -> runs/compare-cpu/
-    python -m vaelab reproduce vampprior --budget paper  # the paper's setting (use a GPU); resumes if interrupted
-    python -m vaelab train --kind hebae --epochs 20 --out runs/my-hebae
-    python -m vaelab evaluate runs/my-hebae
-    python -m vaelab list
+    vaelab reproduce compare --budget cpu      # every model of the book, one budget -> runs/compare-cpu/
+    vaelab reproduce vampprior --budget paper  # the paper's setting (use a GPU); resumes if interrupted
+    vaelab train --kind hebae --epochs 20 --out runs/my-hebae
+    vaelab evaluate runs/my-hebae --json       # the results as JSON on stdout (a table without --json)
+    vaelab list                                # the experiments, their budgets and a rough time on this machine
 
 Each writes a ``results.json`` (nats per example; FD/KID in vaelab's classifier features; the hardware, data source
 and budget) and checkpoints that make a rerun resume where it stopped.
@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import shutil
 import sys
 from dataclasses import asdict
@@ -23,6 +24,7 @@ from pathlib import Path
 import torch
 
 from . import experiments
+from ._version import __version__
 from .models import PRECISIONS
 from .nets import ACTIVATIONS, GATED
 
@@ -121,13 +123,14 @@ def _train_command(args) -> experiments.Results:
                 f"{out} holds a run with other settings ({saved}); train into another --out folder, or delete it."
             )
     experiments.write_json(saved, stored)
-    return experiments.run_specs(data, [spec], out, device=args.device, progress=not args.quiet, experiment="train")
+    return experiments.run_specs(data, [spec], out, device=args.device, progress=_progress(args),
+                                 verbose=not args.json, experiment="train")
 
 
 def _read_spec(out: Path) -> dict:
     saved = out / "spec.json"
     if not saved.is_file():
-        raise UsageError(f"{out} has no spec.json: evaluate a folder written by `python -m vaelab train`.")
+        raise UsageError(f"{out} has no spec.json: evaluate a folder written by `vaelab train`.")
     try:
         stored = json.loads(saved.read_text())
         experiments.Spec.from_dict(stored["spec"])
@@ -135,8 +138,8 @@ def _read_spec(out: Path) -> dict:
             raise TypeError("data.name is not a string")
     except (ValueError, KeyError, TypeError, AttributeError) as err:
         what = f"no {err} entry" if isinstance(err, KeyError) else f"{type(err).__name__}: {err}"
-        raise UsageError(f"{saved} is not a readable run description ({what}); it is written by `python -m vaelab "
-                         "train`: train into a new --out folder.") from err
+        raise UsageError(f"{saved} is not a readable run description ({what}); it is written by `vaelab train`: "
+                         "train into a new --out folder.") from err
     return stored
 
 
@@ -145,20 +148,110 @@ def _evaluate_command(args) -> experiments.Results:
     stored = _read_spec(out)
     data = dict(stored["data"], k=args.k if args.k is not None else stored["data"].get("k", 100))
     spec = experiments.Spec.from_dict(stored["spec"])
-    return experiments.run_specs(data, [spec], out, device=args.device, progress=not args.quiet, train=False,
-                                 experiment="train")
+    return experiments.run_specs(data, [spec], out, device=args.device, progress=_progress(args), train=False,
+                                 verbose=not args.json, experiment="train")
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m vaelab", description=__doc__.splitlines()[0])
-    commands = parser.add_subparsers(dest="command", required=True)
+def _progress(args) -> bool | None:
+    """--quiet silences the bars; otherwise they show unless TQDM_DISABLE is set (vaelab.train.show_progress)."""
+    return False if args.quiet else None
+
+
+# ------------------------------------------------------------------------------------------------------- output
+COLUMNS = [("ELBO", "elbo", "{:.2f}"), ("log p(x)", "log_likelihood", "{:.2f}"), ("± s.e.", "log_likelihood_stderr",
+           "{:.2f}"), ("recon", "recon", "{:.2f}"), ("KL", "kl", "{:.2f}"), ("active", "active_units", "{:d}"),
+           ("FD", "fid", "{:.2f}"), ("train s", "train_seconds", "{:.0f}")]
+
+
+def results_table(results: dict) -> str:
+    """The results of every model as an aligned text table (nats per example; a dash where a value is undefined)."""
+    models = results.get("models", {})
+    rows = [["model", *(title for title, _, _ in COLUMNS)]]
+    for name, entry in models.items():
+        row = [name]
+        for _, key, fmt in COLUMNS:
+            value = entry.get(key)
+            if key == "kl" and value is None and "elbo" in entry:
+                value = entry["recon"] - entry["elbo"]
+            row.append("–" if value is None else fmt.format(value))
+        rows.append(row)
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True)))
+             for r in rows]
+    return "\n".join(lines[:1] + ["-" * len(lines[0])] + lines[1:])
+
+
+def _print_results(results: dict, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps({k: v for k, v in results.items() if not k.startswith("_")}, indent=1, ensure_ascii=False))
+    else:
+        print(results_table(results))
+
+
+def _list_experiments() -> None:
+    speed = experiments.machine_speed()
+    print(f"{'experiment':11s}{'budget':8s}{'models':>7s}{'epochs':>8s}{'rough time here':>17s}  description")
+    for name, make in sorted(experiments.EXPERIMENTS.items()):
+        about = make.__doc__.strip().splitlines()[0]
+        for budget in experiments.BUDGETS:
+            estimate = experiments.estimate(name, budget, speed)
+            print(f"{name:11s}{budget:8s}{estimate['models']:7d}{estimate['epochs']:8d}"
+                  f"{_duration(estimate['seconds']):>17s}  {about if budget == experiments.BUDGETS[0] else ''}")
+    print(f"\nrough time: the FLOPs of training and of the log-likelihood at {experiments.MLP_EFFICIENCY:.0%} of this "
+          f"machine's measured matrix speed ({speed / 1e9:.0f} GFLOP/s now, so a busy machine gives longer times); "
+          "calibrated on CPU training epochs (benchmarks/results/time_estimate.md), not on GPUs.")
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"~{seconds:.0f} s"
+    if seconds < 5400:
+        return f"~{seconds / 60:.0f} min"
+    if seconds < 2 * 86400:
+        return f"~{seconds / 3600:.0f} h"
+    return f"~{seconds / 86400:.0f} days"
+
+
+# ------------------------------------------------------------------------------------------------------ the parser
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Every option's default in its help (none for flags and options without one), the examples kept as written."""
+
+    def _get_help_string(self, action):
+        if action.default in (None, False) or action.required:
+            return action.help
+        return super()._get_help_string(action)
+
+
+EPILOG = """examples:
+  vaelab train --kind vamp --epochs 20 --out runs/vamp       train one model (a table of its results on stdout)
+  vaelab evaluate runs/vamp --k 5000 --json                  re-evaluate it, the results as JSON
+  vaelab reproduce compare --seeds 0 1 2                     every model of the book, three seeds
+  vaelab reproduce vampprior --budget paper --device cuda    a paper's setting, on a GPU
+  vaelab list                                                the experiments and a rough time for each
+
+Interrupted runs resume: run the same command again. Exit status: 0 done, 2 a mistake (one 'error:' line), 130
+interrupted (Ctrl-C)."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="vaelab", description=__doc__.splitlines()[0].replace("``", ""),
+                                     epilog=EPILOG, formatter_class=_HelpFormatter)
+    parser.add_argument("--version", action="version", version=f"vaelab {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="{reproduce,train,evaluate,list}")
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, ...")
-    common.add_argument("--quiet", action="store_true", help="no progress bars")
+    common.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:N")
+    common.add_argument("--quiet", action="store_true",
+                        help="no progress bars (TQDM_DISABLE=1 in the environment silences them too)")
+    common.add_argument("--json", action="store_true", help="print the results as JSON instead of a table")
 
-    reproduce = commands.add_parser("reproduce", parents=[common], help="run a named experiment")
-    reproduce.add_argument("name", choices=sorted(experiments.EXPERIMENTS))
-    reproduce.add_argument("--budget", choices=experiments.BUDGETS, default="cpu")
+    def command(name, help_text):
+        return commands.add_parser(name, parents=[common], help=help_text, description=help_text,
+                                   formatter_class=_HelpFormatter, epilog=EPILOG)
+
+    reproduce = command("reproduce", "run a named experiment (vaelab list names them)")
+    reproduce.add_argument("name", choices=sorted(experiments.EXPERIMENTS), help="the experiment")
+    reproduce.add_argument("--budget", choices=experiments.BUDGETS, default="cpu",
+                           help="cpu: the book's budget; paper: the paper's setting (use a GPU)")
     reproduce.add_argument("--out", default="runs", help="results go to OUT/NAME-BUDGET/")
     reproduce.add_argument("--source", choices=("auto", "subset", "full"), default=None,
                            help="MNIST source (default: the experiment's: subset on cpu, auto on paper)")
@@ -169,39 +262,52 @@ def main(argv=None) -> int:
     reproduce.add_argument("--epochs", type=_count(1), default=None,
                            help="cap every model's training at this many epochs (results in OUT/NAME-BUDGET-eN/)")
 
-    train = commands.add_parser("train", parents=[common], help="train one model")
-    train.add_argument("--kind", choices=list(experiments.KINDS), default="vae")
-    train.add_argument("--name", default=None)
-    train.add_argument("--data", choices=("mnist", "fashion-mnist"), default="mnist")
-    train.add_argument("--source", choices=("auto", "subset", "full"), default="subset")
-    train.add_argument("--z-dim", type=_count(1), default=20)
-    train.add_argument("--hidden", type=_count(1), nargs="+", default=[300])
+    train = command("train", "train one model and evaluate it")
+    train.add_argument("--out", required=True, help="the run's folder: spec.json, results.json, checkpoints/")
+    train.add_argument("--kind", choices=list(experiments.KINDS), default="vae", help="the model")
+    train.add_argument("--name", default=None, help="its name in results.json (default: the kind)")
+    train.add_argument("--data", choices=("mnist", "fashion-mnist"), default="mnist", help="the data set")
+    train.add_argument("--source", choices=("auto", "subset", "full"), default="subset",
+                       help="subset: the 10,000 shipped MNIST digits; full: the whole data set (downloaded once)")
+    train.add_argument("--z-dim", type=_count(1), default=20, help="latent dimensions")
+    train.add_argument("--hidden", type=_count(1), nargs="+", default=[300], help="hidden-layer widths")
     train.add_argument("--activation", choices=[*ACTIVATIONS, GATED], default="relu",
                        help="hidden-layer nonlinearity; gated: Tomczak & Welling's gated layers")
-    train.add_argument("--epochs", type=_count(1), default=20)
-    train.add_argument("--batch-size", type=_count(1), default=100)
-    train.add_argument("--lr", type=_real(0, low_open=True), default=1e-3)
+    train.add_argument("--epochs", type=_count(1), default=20, help="passes over the training data")
+    train.add_argument("--batch-size", type=_count(1), default=100, help="examples per step")
+    train.add_argument("--lr", type=_real(0, low_open=True), default=1e-3, help="Adam's learning rate")
     train.add_argument("--lr-decay-every", type=_count(0), default=0,
                        help="multiply the learning rate by --lr-decay every so many epochs (0: constant)")
-    train.add_argument("--lr-decay", type=_real(0, 1, low_open=True), default=0.5)
-    train.add_argument("--kl-weight", type=_real(0), default=1.0)
-    train.add_argument("--warmup", type=_count(0), default=0)
+    train.add_argument("--lr-decay", type=_real(0, 1, low_open=True), default=0.5, help="the factor of each decay")
+    train.add_argument("--kl-weight", type=_real(0), default=1.0, help="λ, the weight of the KL term (1: the ELBO)")
+    train.add_argument("--warmup", type=_count(0), default=0, help="epochs over which λ grows from 0")
     train.add_argument("--precision", choices=PRECISIONS, default="float32",
                        help="bfloat16: faster where the hardware has bfloat16 arithmetic (see vaelab.fit)")
     train.add_argument("--seed", type=_count(0), default=0, help="initializes the networks and drives training")
     train.add_argument("--k", type=_count(0), default=100, help="importance samples for log p(x) (0: skip)")
-    train.add_argument("--out", required=True)
 
-    evaluate = commands.add_parser("evaluate", parents=[common], help="evaluate a folder written by train")
-    evaluate.add_argument("run")
+    evaluate = command("evaluate", "evaluate a folder written by train (never trains)")
+    evaluate.add_argument("run", help="the folder given to train --out")
     evaluate.add_argument("--k", type=_count(0), default=None,
                           help="importance samples for log p(x) (0: skip; default: as trained)")
 
-    commands.add_parser("list", help="the named experiments")
-    args = parser.parse_args(argv)
+    commands.add_parser("list", help="the named experiments, their budgets and a rough time on this machine",
+                        formatter_class=_HelpFormatter)
+    return parser
+
+
+def main(argv=None) -> int:
+    try:
+        return _main(argv)
+    except BrokenPipeError:  # `vaelab list | head`: the reader left; say nothing more
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+
+
+def _main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
     if args.command == "list":
-        for name, make in sorted(experiments.EXPERIMENTS.items()):
-            print(f"{name:10s} {make.__doc__.strip().splitlines()[0]}")
+        _list_experiments()
         return 0
     created = folder = None
     try:
@@ -210,16 +316,17 @@ def main(argv=None) -> int:
             folder = experiments.experiment_folder(args.name, args.budget, args.out, args.epochs)
             _check_out(folder)
             created = _first_missing(folder)
-            experiments.run(args.name, args.budget, args.out, device=args.device, progress=not args.quiet,
-                            source=args.source, precision=args.precision, seeds=args.seeds, epochs=args.epochs)
+            results = experiments.run(args.name, args.budget, args.out, device=args.device, progress=_progress(args),
+                                      verbose=not args.json, source=args.source, precision=args.precision,
+                                      seeds=args.seeds, epochs=args.epochs)
         elif args.command == "train":
             folder = Path(args.out)
             _check_out(folder)
             created = _first_missing(folder)
-            _train_command(args)
+            results = _train_command(args)
         else:
             folder = Path(args.run)
-            _evaluate_command(args)
+            results = _evaluate_command(args)
     except KeyboardInterrupt:
         _remove_if_unused(created)
         kept = folder is not None and folder.is_dir() and any(folder.rglob("*.pt"))
@@ -230,6 +337,7 @@ def main(argv=None) -> int:
         _remove_if_unused(created)
         print(f"error: {err}", file=sys.stderr)
         return 2
+    _print_results(results, args.json)
     return 0
 
 

@@ -1,4 +1,10 @@
 __version__ = "0.1.0"
+REPOSITORY = "https://github.com/vaelab/vaelab"  # the book's repository (as _config.yml names it; a test checks)
+
+
+def install_command(version: str = __version__) -> str:
+    """The pip command that installs vaelab ``version`` from the book's repository (no package index serves it)."""
+    return f'pip install "vaelab @ git+{REPOSITORY}@v{version}"'
 
 
 def require_version(book_version: str) -> str:
@@ -17,8 +23,8 @@ def require_version(book_version: str) -> str:
             raise ValueError(f"Not a version number: {version!r} (expected e.g. '0.1.0').") from err
 
     book, installed = parts(book_version), parts(__version__)
-    fix = (f"Install the matching library with `pip install 'vaelab=={book_version}'` (or `pip install -e .` in the "
-           f"book's repository at that version), or read the edition of the book for vaelab {__version__}.")
+    fix = (f"Install the matching library with `{install_command(book_version)}` (or `pip install -e .` in the "
+           f"book's repository at tag v{book_version}), or read the edition of the book for vaelab {__version__}.")
     if book[:2] != installed[:2]:
         raise RuntimeError(f"This chapter was written for vaelab {book_version}, but vaelab {__version__} is "
                            f"installed: its code may not run as the text says. {fix}")

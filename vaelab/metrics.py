@@ -16,6 +16,7 @@ images to ``[N, F]`` features.
 from __future__ import annotations
 
 import functools
+import warnings
 import weakref
 from collections.abc import Callable
 from pathlib import Path
@@ -24,6 +25,7 @@ import torch
 from torch import nn
 
 from .checks import positive_int, random_seed
+from .data import from_dataset
 from .mmd import mmd2
 
 WEIGHTS = Path(__file__).resolve().parent / "weights" / "feature_classifier.pt"
@@ -68,13 +70,25 @@ def frechet_distance(features_a: torch.Tensor, features_b: torch.Tensor) -> floa
     return float((mean_a - mean_b).pow(2).sum() + cov_a.trace() + cov_b.trace() - 2 * cross)
 
 
+KID_SUBSET_SIZE = 1000
+
+
 def kernel_inception_distance(features_a: torch.Tensor, features_b: torch.Tensor, n_subsets: int = 50,
-                              subset_size: int = 1000, seed: int = 0) -> tuple[float, float]:
+                              subset_size: int = KID_SUBSET_SIZE, seed: int = 0) -> tuple[float, float]:
     """KID (eq. 7.6): the mean and standard deviation of the unbiased polynomial-kernel MMD² (``vaelab.mmd``) over
-    ``n_subsets`` random subsets of ``subset_size`` rows of each set (capped at the smaller set), seeded."""
+    ``n_subsets`` random subsets of ``subset_size`` rows of each set (capped at the smaller set), seeded.
+
+    With no more samples (``features_a``) than ``subset_size`` every subset of them is the whole set and the
+    standard deviation says little about the estimate's uncertainty: it warns then (pass ``n_subsets=1``, or more
+    samples)."""
     a, b = _check_features(features_a, features_b)
     n_subsets = positive_int(n_subsets, "n_subsets")
     size = min(positive_int(subset_size, "subset_size"), len(a), len(b))
+    if n_subsets > 1 and len(a) <= subset_size:
+        warnings.warn(
+            f"KID: {len(a)} samples are not more than the subset size ({subset_size}), so every subset holds all of "
+            "them and kid_std says little about the estimate's uncertainty; use more samples or n_subsets=1.",
+            stacklevel=2)
     g = torch.Generator().manual_seed(random_seed(seed))
     values = torch.stack([
         mmd2(a[torch.randperm(len(a), generator=g)[:size]], b[torch.randperm(len(b), generator=g)[:size]], "polynomial")
@@ -107,12 +121,13 @@ class FeatureClassifier(nn.Module):
 
     @staticmethod
     def as_images(x: torch.Tensor) -> torch.Tensor:
-        """``[N, 784]`` or ``[N, 1, 28, 28]`` in [0, 1] → ``[N, 1, 28, 28]``, with a clear error for anything else."""
-        if x.dim() == 2 and x.shape[1] == 784:
+        """``[N, 784]``, ``[N, 28, 28]`` or ``[N, 1, 28, 28]`` in [0, 1] → ``[N, 1, 28, 28]``, else a clear error."""
+        if (x.dim() == 2 and x.shape[1] == 784) or (x.dim() == 3 and tuple(x.shape[1:]) == (28, 28)):
             x = x.reshape(-1, 1, 28, 28)
         if x.dim() != 4 or tuple(x.shape[1:]) != (1, 28, 28):
             raise ValueError(
-                f"The feature classifier takes 28×28 grey images, [N, 784] or [N, 1, 28, 28]; got {list(x.shape)}. "
+                f"The feature classifier takes 28×28 grey images, [N, 784], [N, 28, 28] or [N, 1, 28, 28]; got "
+                f"{list(x.shape)}. "
                 "For other images pass your own extractor=."
             )
         lo, hi = float(x.min()), float(x.max())
@@ -156,6 +171,7 @@ def features(images: torch.Tensor, extractor: Callable | None = None, batch_size
     computed in batches on the extractor's device; returned on the CPU.  With the default extractor the features of
     a tensor are kept while the tensor lives and is unchanged, so comparing many models with the same real images
     computes the real images' features once."""
+    images = from_dataset(images)  # a Dataset or DataLoader of images (labels, if any, are not used)
     cached = extractor is None and isinstance(images, torch.Tensor)
     if cached:
         hit = _FEATURE_CACHE.get(id(images))

@@ -15,7 +15,10 @@ minimizes ``−(recon − λ·kl)`` averaged over a batch, λ the KL weight (λ 
 from __future__ import annotations
 
 import contextlib
+import math
+import warnings
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from types import MappingProxyType
 from typing import NamedTuple
 
@@ -23,13 +26,18 @@ import torch
 from torch import nn
 
 from .checks import choice, positive_int
+from .data import from_dataset
 from .gaussians import gaussian_log_prob, reparameterize
 from .likelihoods import make_likelihood
 from .nets import MLP, check_hidden
 from .priors import Prior, StandardNormal
+from .saving import Rebuildable, save_model
 
 NO_PENALTIES: Mapping[str, torch.Tensor] = MappingProxyType({})
 PRECISIONS = ("float32", "bfloat16")
+
+
+_FLATTENING_SAID: set[tuple[int, ...]] = set()  # image shapes check_data has said it flattens
 
 
 class ELBOTerms(NamedTuple):
@@ -56,8 +64,12 @@ class Loss(NamedTuple):
     kl: torch.Tensor
     penalties: Mapping[str, torch.Tensor] = NO_PENALTIES
 
+    def __repr__(self) -> str:
+        parts = {"loss": self.loss, "recon": self.recon, "kl": self.kl, **self.penalties}
+        return "Loss(" + ", ".join(f"{name}={float(value.detach()):.4g}" for name, value in parts.items()) + ")"
 
-class VAE(nn.Module):
+
+class VAE(Rebuildable, nn.Module):
     """Variational autoencoder with a Gaussian encoder and a swappable decoder likelihood and prior.
 
     Args:
@@ -242,6 +254,11 @@ class VAE(nn.Module):
         recon, kl = recon.mean(), kl.mean()
         return Loss(kl_weight * kl - recon, recon, kl)
 
+    def save(self, folder) -> Path:
+        """Write the model to ``folder`` (``model.json``: what to build; ``model.pt``: the weights), for
+        :func:`vaelab.load_model`, which rebuilds it without the code that made it (``vaelab.saving``)."""
+        return save_model(self, folder)
+
     def forward(self, x: torch.Tensor, kl_weight: float = 1.0) -> Loss:
         """``model(x)`` is :meth:`loss`: the batch's training loss and its parts, for any PyTorch tooling."""
         return self.loss(x, kl_weight)
@@ -268,6 +285,7 @@ class VAE(nn.Module):
         another dtype (float64, numpy's default; float16; integers; booleans) are cast once to the model's
         parameter dtype (float32), so they give exactly what the same values in float32 give.
         """
+        x = from_dataset(x)  # a Dataset or DataLoader: its examples as one tensor
         if not isinstance(x, torch.Tensor):
             try:
                 x = torch.as_tensor(x)
@@ -279,8 +297,15 @@ class VAE(nn.Module):
         dtype = next((p.dtype for p in self.parameters() if p.is_floating_point()), torch.float32)
         if x.dtype != dtype:
             x = x.to(dtype)
+        if x.dim() > 2 and math.prod(x.shape[1:]) == self.x_dim:  # images [N, 28, 28] or [N, 1, 28, 28]
+            if tuple(x.shape[1:]) not in _FLATTENING_SAID:  # said once per shape and session
+                _FLATTENING_SAID.add(tuple(x.shape[1:]))
+                warnings.warn(f"vaelab flattens examples of shape {list(x.shape[1:])} to the model's "
+                              f"x_dim={self.x_dim} features (x.reshape(len(x), -1)).", stacklevel=3)
+            x = x.reshape(len(x), -1)
         if x.dim() != 2 or x.shape[1] != self.x_dim:
-            hint = " Flatten images with x.reshape(len(x), -1)." if x.dim() > 2 else ""
+            hint = (f" Their {math.prod(x.shape[1:])} values per example do not match x_dim={self.x_dim}: build the "
+                    "model with the data's size." if x.dim() > 2 else "")
             raise ValueError(
                 f"The model expects data of shape [N, {self.x_dim}] (x_dim={self.x_dim} features per example), "
                 f"but got shape {list(x.shape)}.{hint}"

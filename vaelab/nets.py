@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from torch import nn
 
 from .checks import positive_int
+from .saving import Rebuildable
 
 ACTIVATIONS = {
     "relu": nn.ReLU,
@@ -61,7 +62,7 @@ def check_hidden(hidden) -> list[int]:
     return [positive_int(width, f"hidden[{i}] (a hidden layer width)") for i, width in enumerate(hidden)]
 
 
-class MLP(nn.Sequential):
+class MLP(Rebuildable, nn.Sequential):
     """A fully connected network ``in_dim → hidden[0] → … → hidden[-1] → out_dim``.
 
     Every hidden layer is followed by ``activation``, or, with ``activation="gated"``, every hidden layer is a

@@ -40,11 +40,12 @@ from .gaussians import (
     standard_normal_log_prob,
 )
 from .nets import MLP
+from .saving import Rebuildable
 
 __all__ = ["Prior", "StandardNormal", "VampPrior", "DensityRatio", "fit_density_ratio", "ImplicitPrior"]
 
 
-class Prior(nn.Module):
+class Prior(Rebuildable, nn.Module):
     """The interface of a prior p(z) over ``z_dim`` latent dimensions (see the module's notes).
 
     Subclasses fill in :meth:`log_prob` and :meth:`sample`, and override :meth:`kl` where the KL term has a closed

@@ -20,6 +20,7 @@ import torch
 from .callbacks import LatentRecorder
 from .checkpoints import atomic_save
 from .checks import positive_int
+from .data import from_dataset
 from .evaluate import eval_mode, prepare, seeded
 from .train import fit
 
@@ -30,6 +31,7 @@ __all__ = ["reconstruction_accuracy", "sweep", "ToySweep"]
 def reconstruction_accuracy(model, data, samples: int = 20, seed: int = 0) -> float:
     """How often the decoder's most likely coordinate, at ``samples`` draws z ~ q(z|x) per example, is the hot one
     (``data.labels``).  1 is perfect; ¼ is guessing."""
+    data = from_dataset(data)  # a Dataset of (x, y) pairs: y is the label
     labels = getattr(data, "labels", None)
     if labels is None:
         raise ValueError("reconstruction_accuracy needs data with .labels (the hot coordinate): vl.load('onehot').")

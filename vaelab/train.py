@@ -19,7 +19,7 @@ import functools
 import math
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -214,6 +214,25 @@ def _resume(run: _Run, model, optimizer, aux_optimizer, generator: torch.Generat
     return History.from_dict(state["history"])
 
 
+def _check_callbacks(callback, callbacks) -> list:
+    """``callback`` and ``callbacks`` as one list, each checked to be callable before any work."""
+    if callable(callbacks) or isinstance(callbacks, (str, bytes)) or not isinstance(callbacks, Iterable):
+        raise TypeError(f"callbacks must be a list of functions, got {type(callbacks).__name__}; for one function "
+                        "use callback=... or callbacks=[...].")
+    out = [] if callback is None else [callback]
+    for i, c in enumerate(callbacks):
+        out.append(optional_callable(c, f"callbacks[{i}]", "Each is called as c(epoch, history, model)."))
+    return [c for c in out if c is not None]
+
+
+def show_progress(progress: bool | None) -> bool:
+    """Whether to show a progress bar: ``progress`` if given, else on unless ``TQDM_DISABLE`` is set (to anything
+    but 0 or false), the environment variable that silences every vaelab bar."""
+    if progress is not None:
+        return bool(progress)
+    return os.environ.get("TQDM_DISABLE", "").strip().lower() in ("", "0", "false", "no")
+
+
 def _saved_message(checkpoint: Path | None, saved_epoch: int | None) -> str:
     """What the checkpoint holds after a failed epoch (nothing of that epoch is ever written)."""
     if checkpoint is None:
@@ -276,7 +295,8 @@ def fit(
     checkpoint_every: int = 1,
     resume: bool = True,
     callback: Callable | None = None,
-    progress: bool = True,
+    callbacks: Sequence[Callable] = (),
+    progress: bool | None = None,
     eval_batch_size: int = 1000,
     precision: str = "float32",
 ) -> History:
@@ -308,7 +328,10 @@ def fit(
         callback: ``callback(epoch, history, model)`` after every epoch; return ``True`` to stop training.  It runs
             on a copy of the global random state, so random draws in it (``model.sample(4)`` for a figure) change
             neither training nor a resumed run.
-        progress: show a tqdm progress bar (in notebooks and terminals).
+        callbacks: more of them, called in order after ``callback`` (``vaelab.callbacks``: ``CSVLogger``,
+            ``TensorBoardLogger``, ``EarlyStopping``, ``LatentRecorder``); training stops when any returns ``True``.
+        progress: show a tqdm progress bar (in notebooks and terminals); by default shown unless the environment
+            sets ``TQDM_DISABLE=1``.
         precision: ``"float32"``, or ``"bfloat16"`` to run the encoder and decoder networks in bfloat16 during
             training steps (:meth:`vaelab.VAE.network_precision`); every formula of the loss, the parameters, the
             optimizer and every evaluation stay float32.  It is faster only where the hardware has bfloat16
@@ -319,16 +342,18 @@ def fit(
     run = _check_arguments(model, train, epochs, batch_size, lr, seed, test, kl_weight, warmup, lr_decay_every,
                            lr_decay, device, binarize, checkpoint, eval_batch_size, precision, checkpoint_every,
                            callback)
+    callbacks = _check_callbacks(callback, callbacks)
+    progress = show_progress(progress)
     if test is not None:
         model.check_data(test)  # before any work (fit prepares it on the device below)
     if run.checkpoint is None:
-        return _train(run, model, test, resume, callback, progress)
+        return _train(run, model, test, resume, callbacks, progress)
     with exclusive(run.checkpoint):  # no second run writes this checkpoint; its folder is writable
         remove_stale_temporaries(run.checkpoint)  # left by a run killed while it saved
-        return _train(run, model, test, resume, callback, progress)
+        return _train(run, model, test, resume, callbacks, progress)
 
 
-def _train(run: _Run, model, test, resume: bool, callback, progress: bool) -> History:
+def _train(run: _Run, model, test, resume: bool, callbacks: list, progress: bool) -> History:
     device = run.device
     seed = run.seed
 
@@ -429,12 +454,12 @@ def _train(run: _Run, model, test, resume: bool, callback, progress: bool) -> Hi
         if x_test is not None:
             postfix["test ELBO"] = f"{history.test_elbo[-1]:.2f}"
         bar.set_postfix(postfix, refresh=False)
-        if callback is not None:
-            # the callback draws from its own copy of the global random state (a figure's model.sample(4) must not
+        if callbacks:
+            # callbacks draw from their own copy of the global random state (a figure's model.sample(4) must not
             # change training, nor make a resumed run differ from an uninterrupted one)
             with torch.random.fork_rng(devices=callback_devices):
-                stop = callback(epoch + 1, history, model) is True
-            if stop:
+                stop = [c(epoch + 1, history, model) is True for c in callbacks]  # every one runs, every epoch
+            if any(stop):
                 if not saved:
                     _save(run, model, history, optimizer, aux_optimizer, generator)
                 break

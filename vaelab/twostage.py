@@ -16,12 +16,15 @@ the image is the stage-1 decoder's mean (γ → 0 there, and noise would only sp
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 from torch import nn
 
 from .checks import positive_int
 from .data import LatentCodes
 from .evaluate import encode_data
+from .saving import Rebuildable, save_model
 
 
 def latent_codes(model, data, batch_size: int = 1000) -> LatentCodes:
@@ -30,7 +33,7 @@ def latent_codes(model, data, batch_size: int = 1000) -> LatentCodes:
     return LatentCodes(mu, logvar)
 
 
-class TwoStageVAE(nn.Module):
+class TwoStageVAE(Rebuildable, nn.Module):
     """Stage 1 (``first``: data ↔ z) and stage 2 (``second``: z ↔ u), trained separately, sampled together.
 
     Both are ordinary :class:`vaelab.VAE` objects; ``second`` must have ``x_dim`` equal to ``first.z_dim``.  As a
@@ -92,6 +95,10 @@ class TwoStageVAE(nn.Module):
 
     def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
         return self.first.reconstruct(x)
+
+    def save(self, folder) -> Path:
+        """Write both stages to ``folder`` for :func:`vaelab.load_model` (see :meth:`vaelab.VAE.save`)."""
+        return save_model(self, folder)
 
     # -- sampling through both stages ----------------------------------------------------------------------------
     @torch.no_grad()
