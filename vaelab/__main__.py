@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import shutil
 import sys
@@ -25,6 +24,7 @@ import torch
 
 from . import experiments
 from ._version import __version__
+from .checks import number
 from .models import PRECISIONS
 from .nets import ACTIVATIONS, GATED
 
@@ -51,18 +51,14 @@ def _count(low: int):
 
 
 def _real(low: float, high: float | None = None, low_open: bool = False):
-    """An argparse type: a finite number in [low, high] (or (low, high] with ``low_open``)."""
+    """An argparse type: a finite number in [low, high] (or (low, high] with ``low_open``), checked by
+    :func:`vaelab.checks.number` as the library checks its own arguments."""
     def parse(text: str) -> float:
         try:
-            value = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-        too_low = value <= low if low_open else value < low
-        too_high = high is not None and value > high
-        if not math.isfinite(value) or too_low or too_high:
-            bounds = f"{'>' if low_open else '>='} {low:g}" + (f" and <= {high:g}" if high is not None else "")
-            raise argparse.ArgumentTypeError(f"must be a finite number {bounds}, got {text}")
-        return value
+            return number(float(text), "the value", low=low, high=high, low_open=low_open)
+        except ValueError as err:
+            raise argparse.ArgumentTypeError(str(err) if "must be" in str(err) else f"expected a number, got {text!r}"
+                                             ) from None
     parse.__name__ = "number"
     return parse
 

@@ -24,11 +24,19 @@ from .mmd import mmd2
 
 
 @contextmanager
+def own_random_state():
+    """Run a block on a copy of the global random state (CPU and every CUDA device), restored afterwards: its draws
+    leave the state that the code after it sees unchanged."""
+    devices = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
+    with torch.random.fork_rng(devices=devices):
+        yield
+
+
+@contextmanager
 def seeded(seed: int):
     """Run a block with its own seeded random state, restoring the global state afterwards."""
     seed = random_seed(seed)
-    devices = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
-    with torch.random.fork_rng(devices=devices):
+    with own_random_state():
         torch.manual_seed(seed)
         yield
 

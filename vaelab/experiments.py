@@ -314,8 +314,8 @@ def evaluate_model(model, test, k: int, real=None, progress: bool = False) -> di
         with torch.no_grad():
             samples = model.sample(len(real), generator=torch.Generator(device=model.device).manual_seed(0))
         # with no more samples than KID's subset size, every subset is all of them: one is enough (same mean)
-        whole = len(samples) <= metrics.KID_SUBSET_SIZE
-        quality = metrics.sample_quality(samples.cpu().clamp(0, 1), real, seed=0, kid_subsets=1 if whole else 50)
+        one_subset = {"kid_subsets": 1} if len(samples) <= metrics.KID_SUBSET_SIZE else {}
+        quality = metrics.sample_quality(samples.cpu().clamp(0, 1), real, seed=0, **one_subset)
         out["fd"], out["kid"], out["features"] = quality["fid"], quality["kid"], quality["extractor"]
     return {key: (None if isinstance(v, float) and not math.isfinite(v) else v) for key, v in out.items()}
 
@@ -592,8 +592,9 @@ def machine_speed(seconds: float = 0.2) -> float:
 def estimate(name: str, budget: str, speed: float) -> dict:
     """A rough training-plus-evaluation time of an experiment at ``speed`` FLOP/s (:func:`machine_speed`): six
     FLOPs per parameter per training example (forward and backward), a VampPrior's pseudo-inputs encoded at every
-    step, the two-stage VAE's second stage, and the log-likelihood's k forward passes per test example.  Within
-    about a factor of two on a CPU; a GPU is far faster than its matrix rate suggests for these small networks."""
+    step, the two-stage VAE's second stage, and the log-likelihood's k forward passes per test example.  Calibrated
+    on CPU training epochs (benchmarks/results/time_estimate.md: one epoch within 0.8–1.1× of measured); evaluation
+    overheads other than the log-likelihood are not counted, and GPUs were not calibrated."""
     choice(name, "name (the experiment)", EXPERIMENTS)
     data, specs = EXPERIMENTS[name](choice(budget, "budget", BUDGETS))
     n_train = data.get("n_train") or N_TRAIN.get((data["name"], data.get("source", "auto")), 60_000)

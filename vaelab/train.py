@@ -133,15 +133,13 @@ class _Run:
 
 
 def _check_arguments(model, train, epochs, batch_size, lr, seed, test, kl_weight, warmup, lr_decay_every, lr_decay,
-                     device, binarize, checkpoint, eval_batch_size, precision, checkpoint_every=1,
-                     callback=None) -> _Run:
+                     device, binarize, checkpoint, eval_batch_size, precision, checkpoint_every=1) -> _Run:
     if not isinstance(model, VAE):
         raise TypeError(f"fit trains vaelab models (vl.VAE and its subclasses: InfoVAE, WAE, HEBAE, ...), got "
                         f"{type(model).__name__}.")
     device = resolve_device(device)
     epochs = nonnegative_int(epochs, "epochs")
     seed = random_seed(seed)
-    optional_callable(callback, "callback", "It is called as callback(epoch, history, model) after every epoch.")
     if checkpoint is not None:
         checkpoint = path(checkpoint, "checkpoint", "It is the file fit writes after every epoch.")
         if checkpoint.is_dir():
@@ -219,7 +217,8 @@ def _check_callbacks(callback, callbacks) -> list:
     if callable(callbacks) or isinstance(callbacks, (str, bytes)) or not isinstance(callbacks, Iterable):
         raise TypeError(f"callbacks must be a list of functions, got {type(callbacks).__name__}; for one function "
                         "use callback=... or callbacks=[...].")
-    out = [] if callback is None else [callback]
+    out = [optional_callable(callback, "callback", "It is called as callback(epoch, history, model) after every "
+                             "epoch.")]
     for i, c in enumerate(callbacks):
         out.append(optional_callable(c, f"callbacks[{i}]", "Each is called as c(epoch, history, model)."))
     return [c for c in out if c is not None]
@@ -340,8 +339,7 @@ def fit(
             not offered: it needs loss scaling.
     """
     run = _check_arguments(model, train, epochs, batch_size, lr, seed, test, kl_weight, warmup, lr_decay_every,
-                           lr_decay, device, binarize, checkpoint, eval_batch_size, precision, checkpoint_every,
-                           callback)
+                           lr_decay, device, binarize, checkpoint, eval_batch_size, precision, checkpoint_every)
     callbacks = _check_callbacks(callback, callbacks)
     progress = show_progress(progress)
     if test is not None:
@@ -369,7 +367,6 @@ def _train(run: _Run, model, test, resume: bool, callbacks: list, progress: bool
     generator = torch.Generator(device=device)
     history = _resume(run, model, optimizer, aux_optimizer, generator, resume)
     saved_epoch = len(history) if run.checkpoint is not None and run.checkpoint.exists() else None
-    callback_devices = [device.index or 0] if device.type == "cuda" else []
 
     # ---- the loop ------------------------------------------------------------------------------------------
     n = run.n
@@ -457,7 +454,7 @@ def _train(run: _Run, model, test, resume: bool, callbacks: list, progress: bool
         if callbacks:
             # callbacks draw from their own copy of the global random state (a figure's model.sample(4) must not
             # change training, nor make a resumed run differ from an uninterrupted one)
-            with torch.random.fork_rng(devices=callback_devices):
+            with evaluate.own_random_state():
                 stop = [c(epoch + 1, history, model) is True for c in callbacks]  # every one runs, every epoch
             if any(stop):
                 if not saved:
