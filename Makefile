@@ -13,7 +13,10 @@
 #   make browser-test  open every page of the built book in headless Chromium, offline (browser_tests/);
 #                      needs `make book` first, Chromium, and installs requirements-browser.txt into $(VENV)
 #   make student       the student edition in _student/ (solutions removed, answer cells marked);
-#                      make student-book also builds its HTML (book/instructors.md explains both)
+#                      make student-book also builds its HTML (from the stored outputs), make student-check
+#                      builds it and checks that no solution text is left in it (book/instructors.md explains them)
+#   make course-test   a graded assignment made from the book and two sample submissions graded end to end by
+#                      nbgrader (course/test_course.py; installs the `course` extra into $(VENV))
 #
 # Both first set up a virtual environment ($(VENV), default .venv) with the Python >= 3.10 found on PATH
 # (or PYTHON=...), installing torch ($(TORCH)) first, then requirements.txt, then vaelab itself (editable).
@@ -35,11 +38,12 @@ endif
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 BROWSER_STAMP := $(VENV)/.installed-browser
+COURSE_STAMP := $(VENV)/.installed-course
 VENDOR := _vendor
 # notebooks run in the kernel of this virtual environment, not one from the user's Jupyter settings
 export JUPYTER_PREFER_ENV_PATH := 1
 
-.PHONY: book test lint venv vendor browser-test wheel-test student student-book clean
+.PHONY: book test lint venv vendor browser-test wheel-test student student-book student-check course-test clean
 
 book: $(STAMP) vendor
 	$(BIN)/jupyter-book build . -W -n --keep-going
@@ -95,6 +99,17 @@ student: $(STAMP)
 
 student-book: $(STAMP) vendor
 	$(BIN)/python scripts/student_edition.py --html
+
+student-check: $(STAMP) vendor
+	$(BIN)/python scripts/student_edition.py --check
+
+# nbgrader's commands call its migration tool (alembic) by name: the environment's bin/ goes first on PATH.
+course-test: $(COURSE_STAMP)
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest course/test_course.py -v -p no:cacheprovider
+
+$(COURSE_STAMP): pyproject.toml $(STAMP)
+	$(BIN)/python -m pip install --progress-bar off -e ".[course]"
+	@touch $@
 
 clean:
 	rm -rf _build .pytest_cache $(VENDOR) book/checkpoints _student

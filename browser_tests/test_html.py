@@ -7,6 +7,7 @@ every http(s) request blocked and recorded, and must show:
 - every <img> loaded, every matplotlib to_jshtml slider working (moving it changes the frame shown),
 - every embedded Jupyter widget rendered,
 - the launch buttons (Binder, Colab, JupyterHub: those set in _config.yml) on notebook pages,
+- every exercise of a chapter numbered within it ("Exercise 2.1") and showing its label,
 - no console error, no page error, no failed request, no http(s) request attempted.
 A full-page screenshot of each page goes to _build/screenshots/ (SCREENSHOTS=...).
 """
@@ -14,6 +15,7 @@ A full-page screenshot of each page goes to _build/screenshots/ (SCREENSHOTS=...
 from __future__ import annotations
 
 import glob
+import re
 from pathlib import Path
 
 import pagecheck
@@ -74,6 +76,28 @@ def launch_urls(root: Path = ROOT) -> dict[str, str]:
 PAGES = toc_pages()
 
 
+def check_exercises(page, name: str) -> list[str]:
+    """A chapter's exercises are numbered within it (Exercise 2.1, 2.2, ...) and each shows its label."""
+    chapter = re.search(r"(?:^|/)(\d+)-[^/]+$", name)
+    exercises = page.locator("div.exercise.admonition")
+    if not chapter:
+        return []
+    chapter = int(chapter.group(1))
+    problems = []
+    for i in range(exercises.count()):
+        exercise = exercises.nth(i)
+        title = exercise.locator("p.admonition-title").first.inner_text()
+        if not title.startswith(f"Exercise {chapter}.{i + 1}"):
+            problems.append(f"exercise {i + 1} is titled {title!r}, not 'Exercise {chapter}.{i + 1} ...'")
+        label = exercise.get_attribute("id")
+        shown = exercise.locator("p.exercise-label")
+        if not shown.count() or not shown.first.is_visible() or label not in shown.first.inner_text():
+            problems.append(f"exercise {label} does not show its label")
+    if not exercises.count():
+        problems.append("a chapter with no exercises")
+    return problems
+
+
 def test_toc_lists_pages():
     assert PAGES, "_toc.yml lists no pages"
     missing = [p for p in PAGES if source_of(p) is None]
@@ -97,6 +121,7 @@ def test_page(name, book_html, context, screenshots):
     problems += found
     n_widgets, found = pagecheck.check_widgets(page)
     problems += found
+    problems += check_exercises(page, name)
     if source_of(name).suffix == ".ipynb":
         for service, prefix in launch_urls().items():
             if not page.locator(f'a[href^="{prefix}/"]').count():

@@ -19,6 +19,14 @@ echo "--- building the wheel"
 "$PYTHON" -m pip wheel --quiet --no-deps --wheel-dir "$work/dist" "$checkout"
 wheel=$(ls "$work"/dist/vaelab-*.whl)
 echo "$(basename "$wheel"): $(du -h "$wheel" | cut -f1)"
+# the instructor's answers and hidden tests (course/) stay out of what students install
+"$PYTHON" - "$wheel" <<'PY'
+import sys, zipfile
+names = zipfile.ZipFile(sys.argv[1]).namelist()
+leaked = [n for n in names if not n.startswith(("vaelab/", "vaelab-"))]
+assert not leaked, f"the wheel carries files outside the vaelab package: {leaked}"
+print(f"{len(names)} files, all under vaelab/ (nothing of course/, scripts/ or book/)")
+PY
 
 echo "--- a fresh environment outside the checkout"
 "$PYTHON" -m venv "$work/env"

@@ -1,8 +1,9 @@
 """The book as a whole: chapters agree with the library's version, the instructor page lists every exercise, and the
 student edition removes every solution and keeps every exercise."""
 
-import importlib.util
+import importlib
 import re
+import sys
 from pathlib import Path
 
 import nbformat
@@ -70,13 +71,16 @@ def test_each_chapter_checks_the_library_version_in_its_first_code_cell(path):
     assert "google.colab" in first
 
 
-def test_the_instructor_page_lists_every_exercise_once_with_its_checker():
+def test_the_instructor_page_lists_every_exercise_once_with_its_number_link_kind_and_checker():
     page = (ROOT / "book" / "instructors.md").read_text()
-    rows = re.findall(r"^\| (ex-\S+) \| (\d) \|.*\| (✓|—) \|$", page, re.M)
-    listed = [label for label, _, _ in rows]
-    assert sorted(listed) == sorted(label for path in CHAPTERS for label in exercises(path))
-    assert len(listed) == len(set(listed))
-    assert {label for label, _, mark in rows if mark == "✓"} == set(vl.exercises.CHECKERS)
+    rows = re.findall(r"^\| (\d+\.\d+) \| \{ref\}`(ex-\S+) <(ex-\S+)>` \| ([^|]+) \|.*\| (✓|—) \|$", page, re.M)
+    book = {e.label: e for e in load_module("book_exercises").read_exercises()}
+    assert [label for _, label, _, _, _ in rows] == list(book), "every exercise once, in book order"
+    for number, label, target, kind, _ in rows:
+        assert number == book[label].number and target == label, label
+        assert set(kind.strip().split(" + ")) <= {"derivation", "code", "experiment", "explanation"}, kind
+        assert kind.strip().split(" + ")[0] in page.split("## Assigning")[0], f"the kind {kind!r} is not defined"
+    assert {label for _, label, _, _, mark in rows if mark == "✓"} == set(vl.exercises.CHECKERS)
 
 
 def test_every_checkable_exercise_tells_the_reader_how_to_check_it():
@@ -87,14 +91,18 @@ def test_every_checkable_exercise_tells_the_reader_how_to_check_it():
                 assert f'vl.exercises.check("{label}"' in text, label
 
 
+def load_module(name):
+    """A module of scripts/ (student_edition, book_exercises), imported from its file."""
+    if str(ROOT / "scripts") not in sys.path:
+        sys.path.insert(0, str(ROOT / "scripts"))
+    return importlib.import_module(name)
+
+
 def load_script():
-    spec = importlib.util.spec_from_file_location("student_edition", ROOT / "scripts" / "student_edition.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_module("student_edition")
 
 
-def test_student_edition_removes_solutions_keeps_exercises_and_marks_answers(tmp_path):
+def test_student_edition_removes_solutions_keeps_exercises_and_gives_every_exercise_an_answer_cell(tmp_path):
     written = load_script().make(tmp_path / "student")
     toc = (tmp_path / "student" / "_toc.yml").read_text()
     assert "instructors" not in toc and not (tmp_path / "student" / "book" / "instructors.md").exists()
@@ -108,13 +116,73 @@ def test_student_edition_removes_solutions_keeps_exercises_and_marks_answers(tmp
         assert "{solution}" not in text and ":class: dropdown" not in text
         assert exercises(student) == exercises(path)
         answers = [cell for cell in nb.cells if "student-answer" in cell.metadata.get("tags", [])]
-        assert [re.search(r"exercise (\S+):", cell.source).group(1) for cell in answers] == \
-            [label for label in exercises(path) if label in vl.exercises.CHECKERS]
+        assert [re.search(r"exercise (\S+?)(:|\*\*)", cell.source).group(1) for cell in answers] == exercises(path)
         for cell in answers:
-            assert "✏️ YOUR ANSWER" in cell.source and "raise NotImplementedError" in cell.source
+            label = re.search(r"exercise (\S+?)(:|\*\*)", cell.source).group(1)
+            if label in vl.exercises.CHECKERS:
+                assert cell.cell_type == "code" and "✏️ YOUR ANSWER" in cell.source
+                assert "raise NotImplementedError" in cell.source
+            else:
+                assert cell.cell_type == "markdown" and "✏️ **Your answer" in cell.source
         original = nbformat.read(path, as_version=4)
         assert [c.source for c in nb.cells if c.cell_type == "code" and c not in answers] == \
             [c.source for c in original.cells if c.cell_type == "code"], "every code cell kept"
+
+
+def test_the_student_edition_is_closed_and_says_what_to_install(tmp_path):
+    """No link to the instructor page, no passage written for instructors, no solution text anywhere; the pinned
+    install command of this book's vaelab; launch buttons that open the edition, not the book."""
+    script = load_script()
+    out = tmp_path / "student"
+    written = script.make(out, repository="https://github.com/course/vae-student", branch="fall", hub="https://hub.x.edu")
+    for page in written:
+        text = page.read_text()
+        assert "instructors" not in text and "folded away" not in text and "<!-- full edition" not in text, page
+    intro = (out / "book" / "intro.md").read_text()
+    assert vl._version.install_command() in intro and "student edition" in intro
+    config = (out / "_config.yml").read_text()
+    assert "url: https://github.com/course/vae-student" in config and "branch: fall" in config
+    assert 'jupyterhub_url: "https://hub.x.edu"' in config and 'execute_notebooks: "off"' in config
+    assert script.leaks(out) == []
+    assert len(script.leaks(ROOT / "book")) >= len(CHAPTERS), "the check finds the solutions of the full book"
+
+
+def test_the_solution_check_finds_a_solution_in_a_notebook_and_in_html(tmp_path):
+    script = load_script()
+    out = tmp_path / "student"
+    script.make(out)
+    solution = next(e for e in load_module("book_exercises").read_exercises() if e.label == "ex-3-init").solution
+    chapter = out / "book" / "01-vae.ipynb"
+    nb = nbformat.read(chapter, as_version=4)
+    nb.cells.append(nbformat.v4.new_markdown_cell("A student's notes:\n\n" + solution))
+    nbformat.write(nb, chapter)
+    (out / "_build").mkdir()
+    sentence = " ".join(solution.split()[:40])
+    (out / "_build" / "page.html").write_text(f"<p>{sentence.replace(' ', ' <em>x</em> ', 1)}</p>")
+    assert script.leaks(out) == ["_build/page.html: ex-3-init", "book/01-vae.ipynb: ex-3-init"]
+
+
+def test_the_hub_link_pulls_the_edition_and_opens_the_chapter():
+    link = load_script().nbgitpuller_link("https://hub.x.edu/", "https://github.com/course/vae-student.git", "fall",
+                                          "book/01-vae.ipynb")
+    assert link == ("https://hub.x.edu/hub/user-redirect/git-pull?repo=https%3A//github.com/course/vae-student.git"
+                    "&urlpath=lab/tree/vae-student/book/01-vae.ipynb&branch=fall")
+
+
+def test_exercises_are_numbered_per_chapter_by_the_books_extension():
+    sys.path.insert(0, str(ROOT / "_ext"))
+    import vaelab_exercises
+
+    class Env:
+        toc_fignumbers = {"book/02-over-regularization": {"exercise": {"a": (6,), "b": (7,)}, "figure": {"f": (3,)}},
+                          "book/intro": {"exercise": {"c": (1,)}}}
+
+    vaelab_exercises.number_per_chapter(None, Env)
+    assert Env.toc_fignumbers["book/02-over-regularization"] == {"exercise": {"a": (2, 1), "b": (2, 2)},
+                                                                 "figure": {"f": (3,)}}
+    assert Env.toc_fignumbers["book/intro"] == {"exercise": {"c": (1,)}}
+    numbers = [e.number for e in load_module("book_exercises").read_exercises() if e.chapter == 2]
+    assert numbers == [f"2.{i}" for i in range(1, len(numbers) + 1)]
 
 
 def test_strip_solutions_handles_both_fence_lengths():
