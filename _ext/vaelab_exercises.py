@@ -1,10 +1,11 @@
-"""Sphinx extension of the vaelab book: exercises numbered per chapter, each showing its label.
+"""Sphinx extension of the vaelab book: exercises, figures and tables numbered per chapter; exercises show labels.
 
-sphinx-exercise numbers exercises through the whole book (chapter 2's first is "Exercise 6"), because the table of
-contents is not numbered (the chapters number their own sections).  This extension renumbers them per chapter,
-"Exercise 2.1", "Exercise 2.2", ... (the solutions and every {numref} follow), taking the chapter from the page's
-file name (``book/02-over-regularization`` is chapter 2), and prints each exercise's label under it ("Label:
-ex-2-units"), the name instructors assign it by (book/instructors.md links every label to its exercise).
+Sphinx numbers exercises, figures and tables through the whole book (chapter 2's first exercise is "Exercise 6",
+chapter 8's map "Fig. 21"), because the table of contents is not numbered (the chapters number their own sections).
+This extension renumbers them per chapter, "Exercise 2.1", "Fig. 8.2", "Table 8.1" (the solutions and every
+{numref} follow), taking the chapter from the page's file name (``book/02-over-regularization`` is chapter 2), and
+prints each exercise's label under it ("Label: ex-2-units"), the name instructors assign it by (book/instructors.md
+links every label to its exercise).
 """
 
 from __future__ import annotations
@@ -25,14 +26,15 @@ def chapter_of(docname: str) -> int | None:
 
 
 def number_per_chapter(app: Sphinx, env) -> list[str]:
-    """After Sphinx numbered the figures (env-get-updated), number each chapter's exercises (chapter, i)."""
+    """After Sphinx numbered the figures (env-get-updated), number each chapter's exercises, figures, tables and
+    code listings within the chapter: (chapter, i), shown as "Exercise 2.1", "Fig. 2.1", "Table 8.1"."""
     for docname, numbers in env.toc_fignumbers.items():
         chapter = chapter_of(docname)
-        exercises = numbers.get("exercise")
-        if chapter is None or not exercises:
+        if chapter is None:
             continue
-        for i, key in enumerate(sorted(exercises, key=exercises.get), start=1):
-            exercises[key] = (chapter, i)
+        for numbered in numbers.values():  # one dict per kind: exercise, figure, table, code-block
+            for i, key in enumerate(sorted(numbered, key=numbered.get), start=1):
+                numbered[key] = (chapter, i)
     return []
 
 

@@ -1,12 +1,15 @@
 """Sphinx extension of the vaelab book: keep every page free of network loads.
 
 The vendored MathJax, require.js and widget manager are wired in `_config.yml`; this extension handles what
-notebook outputs bring along:
+notebook outputs bring along, and the page's own scripts:
 
 - matplotlib's `Animation.to_jshtml()` links FontAwesome 4.4 from a CDN for its buttons' icons. The theme
   already ships FontAwesome (its `fa fa-play` icons draw the same buttons), so the link is dropped.
 - Any other `<script src>`, `<link href>`, `<img src>`, `<iframe src>`, ... that points at http(s) in a page's
   body is a warning (the strict build turns it into an error): the HTML book must work with no network.
+- A script registered twice (sphinx-thebe's inline configuration) is included once.
+- The book's stylesheet (_ext/static/vaelab-book.css: wide equations scroll instead of being clipped) and script
+  (_ext/static/vaelab-sidebar.js: the header's sidebar buttons work, so a phone can open the chapter list) are added.
 """
 
 from __future__ import annotations
@@ -39,7 +42,24 @@ def remote_loads(html: str) -> list[str]:
     return [html[m.start():m.start() + 80] for m in REMOTE_LOAD.finditer(html)]
 
 
+def unique_scripts(scripts: list) -> list:
+    """The page's scripts, each once: sphinx-thebe registers its inline configuration script (``const THEBE_JS_URL
+    = ...``) once per read of the sources, and Jupyter Book reads them twice, so every page declared the constant
+    twice and logged a console error."""
+    seen, kept = set(), []
+    for script in scripts:
+        attributes = getattr(script, "attributes", {}) or {}
+        filename = getattr(script, "filename", script) or ""  # an inline script's is None or "" (two registrations)
+        key = (str(filename), tuple(sorted((k, str(v)) for k, v in attributes.items())))
+        if key not in seen:
+            seen.add(key)
+            kept.append(script)
+    return kept
+
+
 def _on_page_context(app: Sphinx, pagename: str, templatename: str, context: dict, doctree) -> None:
+    if "script_files" in context:
+        context["script_files"] = unique_scripts(context["script_files"])
     body = context.get("body")
     if not body:
         return
@@ -53,5 +73,7 @@ def _on_page_context(app: Sphinx, pagename: str, templatename: str, context: dic
 
 
 def setup(app: Sphinx) -> dict:
-    app.connect("html-page-context", _on_page_context)
+    app.connect("html-page-context", _on_page_context, priority=900)  # after the theme's handlers add scripts
+    app.add_css_file("vaelab-book.css")  # from _ext/static (html_static_path in _config.yml)
+    app.add_js_file("vaelab-sidebar.js")  # the header's sidebar buttons open the sidebars (a phone's chapter list)
     return {"version": "1.0", "parallel_read_safe": True, "parallel_write_safe": True}

@@ -20,11 +20,9 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
 ]
 
-# Console / page errors that are not the book's fault. sphinx-thebe puts its inline script on every page twice
-# (stock Jupyter Book builds do the same): the second copy's `const` fails; thebe is not used offline.
-ALLOWED_ERRORS = [
-    re.compile(r"THEBE_JS_URL.* has already been declared"),
-]
+# Console / page errors that are not the book's fault (none at present: sphinx-thebe's inline script, which stock
+# Jupyter Book builds put on every page twice, is included once by _ext/vaelab_offline.py).
+ALLOWED_ERRORS: list[re.Pattern] = []
 
 HTTP = re.compile(r"^(https?|wss?)://", re.IGNORECASE)
 
@@ -48,9 +46,13 @@ def _allowed(message: str) -> bool:
     return any(p.search(message) for p in ALLOWED_ERRORS)
 
 
-def new_offline_context(browser):
+# the two screens every page is checked on: a laptop's and a phone's (an iPhone 12-15's CSS width)
+VIEWPORTS = {"desktop": {"width": 1280, "height": 900}, "phone": {"width": 390, "height": 844}}
+
+
+def new_offline_context(browser, viewport: str = "desktop"):
     """A browser context with no network: offline, and every http(s) request aborted (pages record them)."""
-    context = browser.new_context(offline=True, viewport={"width": 1280, "height": 900})
+    context = browser.new_context(offline=True, viewport=VIEWPORTS[viewport])
     context.route(HTTP, lambda route: route.abort("internetdisconnected"))
     return context
 
@@ -120,7 +122,8 @@ def check_math(page) -> tuple[int, list[str]]:
                     return parent && parent.closest(skip) ? NodeFilter.FILTER_REJECT : NodeFilter.FILTER_ACCEPT;
                 }
             });
-            const delimiter = /\$\$|\\\(|\\\)|\\\[|\\\]|\\begin\{/;
+            // TeX delimiters, or an inline $...$ pair around something that is not a number ("$5 to $10")
+            const delimiter = /\$\$|\\\(|\\\)|\\\[|\\\]|\\begin\{|(^|[^\\\w$])\$(?![\s\d])[^$\n]{1,200}\$/;
             const raw = [];
             while (walker.nextNode()) {
                 const text = walker.currentNode.nodeValue;
@@ -135,6 +138,75 @@ def check_math(page) -> tuple[int, list[str]]:
     if result["math"] and not result["mathjax"]:
         problems.append(f"{result['math']} math elements but MathJax did not load")
     return result["containers"], problems
+
+
+def check_wide_math(page) -> list[str]:
+    """Display equations fit their column or scroll inside it: one wider than its box with no horizontally
+    scrolling element between it and the page is clipped (or pushes the page sideways), and one that sticks out to
+    the left of its scrolling box (centred in a flex box) cannot be scrolled to — both are problems."""
+    clipped = page.evaluate(
+        r"""() => {
+            const out = [];
+            for (const el of document.querySelectorAll('mjx-container[display="true"]')) {
+                const math = el.querySelector("mjx-math");
+                if (!math) continue;
+                let node = el, scroller = null;
+                while (node && node !== document.body) {
+                    const o = getComputedStyle(node).overflowX;
+                    if (o === "auto" || o === "scroll") { scroller = node; break; }
+                    node = node.parentElement;
+                }
+                const box = el.parentElement.getBoundingClientRect(), formula = math.getBoundingClientRect();
+                const outside = formula.left < box.left - 1 || formula.right > box.right + 1;
+                // in a scrolling box, what sticks out on the left (before the scroll origin) cannot be reached
+                const unreachable = scroller && scroller.scrollLeft === 0 &&
+                                    formula.left < scroller.getBoundingClientRect().left - 1;
+                if ((outside && !scroller) || unreachable) {
+                    const section = el.closest("section");
+                    out.push(`${Math.round(formula.width)} px formula in a ${Math.round(box.width)} px column` +
+                             (section ? ` (section #${section.id})` : ""));
+                }
+            }
+            return out;
+        }"""
+    )
+    return [f"display equation clipped: {c}" for c in clipped]
+
+
+def check_page_width(page) -> list[str]:
+    """Nothing makes the page wider than the screen (which a phone then shows shrunk or scrolled sideways): the
+    widest elements that stick out are named."""
+    result = page.evaluate(
+        r"""() => {
+            const width = document.documentElement.clientWidth;
+            if (document.documentElement.scrollWidth <= width + 1) return [];
+            const out = [];
+            for (const el of document.querySelectorAll("main *")) {
+                const r = el.getBoundingClientRect();
+                if (r.right > width + 1 && !el.closest("pre, .highlight, table, mjx-container")) {
+                    const parent = el.parentElement.getBoundingClientRect();
+                    if (parent.right <= width + 1)  // the outermost element that sticks out
+                        out.push(`${el.tagName.toLowerCase()}.${[...el.classList].join(".")} ` +
+                                 `${Math.round(r.width)} px`);
+                }
+            }
+            return out.slice(0, 5);
+        }"""
+    )
+    return [f"wider than the screen: {r}" for r in result]
+
+
+def open_chapter_list(page) -> list[str]:
+    """On a narrow screen, the chapter list (the primary sidebar) opens from its toggle and shows its links."""
+    toggle = page.locator("button.primary-toggle:visible, label.primary-toggle:visible").first
+    if not toggle.count():
+        return ["no visible button to open the chapter list"]
+    toggle.click()
+    page.wait_for_timeout(400)
+    links = page.locator(".bd-sidebar-primary a.reference.internal")
+    if not links.count() or not links.first.is_visible():
+        return ["the chapter list does not open from its button"]
+    return []
 
 
 def check_tables(page) -> tuple[int, list[str]]:

@@ -9,7 +9,9 @@ every http(s) request blocked and recorded, and must show:
 - the launch buttons (Binder, Colab, JupyterHub: those set in _config.yml) on notebook pages,
 - every exercise of a chapter numbered within it ("Exercise 2.1") and showing its label,
 - no console error, no page error, no failed request, no http(s) request attempted.
-A full-page screenshot of each page goes to _build/screenshots/ (SCREENSHOTS=...).
+Every page is opened again on a phone's screen (390 px): maths typeset and not clipped, nothing wider than the
+screen, the chapter list opens from its button.
+A full-page screenshot of each page goes to _build/screenshots/ (phone: _build/screenshots/phone/; SCREENSHOTS=...).
 """
 
 from __future__ import annotations
@@ -113,6 +115,7 @@ def test_page(name, book_html, context, screenshots):
     problems = []
     mjx, found = pagecheck.check_math(page)
     problems += found
+    problems += pagecheck.check_wide_math(page)
     n_tables, found = pagecheck.check_tables(page)
     problems += found
     n_images, found = pagecheck.check_images(page)
@@ -131,3 +134,18 @@ def test_page(name, book_html, context, screenshots):
     print(f"{name}: {mjx} typeset formulas, {n_tables} tables, {n_images} images, {n_sliders} sliders, "
           f"{n_widgets} widgets")
     assert not problems, f"{name}.html:\n  " + "\n  ".join(problems)
+
+
+@pytest.mark.parametrize("name", PAGES)
+def test_page_on_a_phone(name, book_html, browser, screenshots):
+    """At 390 px: maths typeset and not clipped, the page no wider than the screen, the chapter list opens."""
+    context = pagecheck.new_offline_context(browser, "phone")
+    try:
+        page, log = pagecheck.open_offline(context, (book_html / f"{name}.html").as_uri())
+        problems = pagecheck.check_math(page)[1] + pagecheck.check_wide_math(page) + pagecheck.check_page_width(page)
+        pagecheck.screenshot(page, screenshots / "phone" / f"{name.replace('/', '__')}.png")
+        problems += pagecheck.open_chapter_list(page)
+        problems += log.problems()
+    finally:
+        context.close()
+    assert not problems, f"{name}.html at 390 px:\n  " + "\n  ".join(problems)

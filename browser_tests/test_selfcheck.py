@@ -154,3 +154,39 @@ def test_widgets_and_math_offline(tmp_path, context):
     page.wait_for_function("() => document.fonts.status === 'loaded'")
     pagecheck.screenshot(page, tmp_path / "widgets.png")
     assert not log.problems(), log.problems()
+
+
+def test_raw_dollar_maths_is_found_and_prices_and_code_are_not(tmp_path, context):
+    page_file = tmp_path / "dollars.html"
+    for body, n_problems in (("<p>the term $\\mathbb E_q[x]$ is raw</p>", 1), ("<p>$5 to $10 a month</p>", 0),
+                             ("<p>in code: <code>f'${x}$'</code></p>", 0)):
+        page_file.write_text(f"<!DOCTYPE html>\n<html><head><meta charset='utf-8'></head><body>{body}</body></html>\n")
+        page, _ = open_checked(context, page_file)
+        assert len(pagecheck.check_math(page)[1]) == n_problems, body
+
+
+def test_wide_math_and_page_width_checks(tmp_path, browser):
+    """A display equation wider than its column is clipped unless it scrolls, and cannot be scrolled to where the
+    theme centres it in a flex box; the book's stylesheet makes it scroll from its start. Checked at a phone's width
+    with MathJax from _vendor, as the book loads it."""
+    static_folder(tmp_path)
+    formula = "\\[" + " + ".join(f"x_{{{i}}}^2" for i in range(60)) + "\\]"
+    head = ('<script>window.MathJax = {"options": {"processHtmlClass": "math"}}</script>'
+            f'<script defer src="_static/{SPHINX_CONFIG["mathjax_path"]}"></script>'
+            "<style>div.math { display: flex; justify-content: center; }</style>")  # as pydata-sphinx-theme does
+    for stylesheet, n_clipped in (("", 1), ("<style>div.math { overflow-x: auto; }</style>", 1),
+                                  ('<link rel="stylesheet" href="_static/vaelab-book.css">', 0)):
+        page_file = tmp_path / "wide.html"
+        page_file.write_text(f"<!DOCTYPE html>\n<html><head><meta charset='utf-8'>{head}{stylesheet}</head><body>"
+                             f"<main style='overflow: hidden'><div class='math'>{formula}</div></main></body></html>\n")
+        context = pagecheck.new_offline_context(browser, "phone")
+        page, _ = open_checked(context, page_file)
+        assert len(pagecheck.check_wide_math(page)) == n_clipped, stylesheet
+        context.close()
+    page_file.write_text("<!DOCTYPE html>\n<html><head><meta charset='utf-8'></head><body><main>"
+                         "<div><img style='width: 800px; height: 10px'></div></main></body></html>\n")
+    context = pagecheck.new_offline_context(browser, "phone")
+    page, _ = open_checked(context, page_file)
+    problems = pagecheck.check_page_width(page)
+    assert problems and "img" in problems[0] and "800 px" in problems[0]
+    context.close()

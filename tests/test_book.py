@@ -56,6 +56,34 @@ def test_the_citation_pattern_finds_what_it_should():
         "1.8", "1.3", "2.1", "4.1", "4.4", "5.4"}
 
 
+def test_every_figure_is_numbered_captioned_and_referred_to():
+    """Every matplotlib figure of the chapters is a numbered figure (myst-nb's cell metadata mystnb.figure) with a
+    caption, and the chapter's text refers to it by number ({numref}). A cell with several display outputs (two
+    figures, or a figure and a printed value) cannot be one figure: myst-nb would give each output the same name."""
+    names = []
+    for path in CHAPTERS:
+        chapter = int(path.name[:2])
+        text = markdown(path)
+        for cell in nbformat.read(path, as_version=4).cells:
+            if cell.cell_type != "code":
+                continue
+            shown = [o for o in cell.outputs if o.output_type in ("display_data", "execute_result")]
+            figure = cell.metadata.get("mystnb", {}).get("figure")
+            if not figure and not any("image/png" in o.get("data", {}) for o in shown):
+                continue
+            where = f"{path.name}, cell {cell.get('id')}"
+            assert len(shown) <= 1, f"{where}: {len(shown)} outputs would share one figure name; split the cell"
+            assert figure, f"{where}: a figure without mystnb.figure metadata (name and caption)"
+            name, caption = figure.get("name", ""), figure.get("caption", "")
+            assert name.startswith(f"fig-{chapter}-"), f"{where}: figure name {name!r} should start fig-{chapter}-"
+            assert len(caption.strip()) >= 40, f"{where}: the caption of {name} should say what the figure shows"
+            assert re.search(rf"\{{numref\}}`(?:{re.escape(name)}|[^`<]*<{re.escape(name)}>)`", text), \
+                f"{path.name}: the text never refers to {name} by number ({{numref}}`{name}`)"
+            names.append(name)
+    assert names, "no figure found"
+    assert len(names) == len(set(names)), f"figure names repeat: {sorted(n for n in names if names.count(n) > 1)}"
+
+
 def test_there_are_eight_chapters_each_with_three_to_six_exercises():
     assert len(CHAPTERS) == 8
     for path in CHAPTERS:
@@ -169,7 +197,7 @@ def test_the_hub_link_pulls_the_edition_and_opens_the_chapter():
                     "&urlpath=lab/tree/vae-student/book/01-vae.ipynb&branch=fall")
 
 
-def test_exercises_are_numbered_per_chapter_by_the_books_extension():
+def test_exercises_and_figures_are_numbered_per_chapter_by_the_books_extension():
     sys.path.insert(0, str(ROOT / "_ext"))
     import vaelab_exercises
 
@@ -179,7 +207,7 @@ def test_exercises_are_numbered_per_chapter_by_the_books_extension():
 
     vaelab_exercises.number_per_chapter(None, Env)
     assert Env.toc_fignumbers["book/02-over-regularization"] == {"exercise": {"a": (2, 1), "b": (2, 2)},
-                                                                 "figure": {"f": (3,)}}
+                                                                 "figure": {"f": (2, 1)}}
     assert Env.toc_fignumbers["book/intro"] == {"exercise": {"c": (1,)}}
     numbers = [e.number for e in load_module("book_exercises").read_exercises() if e.chapter == 2]
     assert numbers == [f"2.{i}" for i in range(1, len(numbers) + 1)]

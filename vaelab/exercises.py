@@ -346,7 +346,7 @@ def _ex_5_bias(answer: Callable, g: torch.Generator) -> str:
     one = (kernel_matrix(a, a, "imq") + kernel_matrix(b, b, "imq") - 2 * kernel_matrix(a, b, "imq")).reshape(())
     if not _close(estimate(a, b, "mmd2_biased(one x, one y)"), one):
         raise _AnswerError("For one point each, MMD² is ‖φ(a) − φ(b)‖² = k(a, a) + k(b, b) − 2 k(a, b), but yours "
-                           "is not: use the IMQ kernel with C = 2·d (vl.mmd.kernel_matrix(x, y, 'imq')) and check "
+                           "is not: use the IMQ kernel with C = 2·J (vl.mmd.kernel_matrix(x, y, 'imq')) and check "
                            "the factors.")
     repeated = estimate(torch.cat([x, x]), torch.cat([y, y, y]), "mmd2_biased(x twice, y three times)")
     if not _close(repeated, got):

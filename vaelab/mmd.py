@@ -12,8 +12,9 @@ the within-sample averages:
 
 It can be slightly negative when P = Q; its expectation is the true MMD².
 
-Kernels, with the scale C of the Wasserstein autoencoder (Tolstikhin et al., 2018): C = 2·d·σ² for a d-dimensional
-N(0, σ² I) prior, so that C is the expected squared distance between two prior samples.
+Kernels, with the scale C of the Wasserstein autoencoder (Tolstikhin et al., 2018): C = 2·J·σ² for a J-dimensional
+N(0, σ² I) prior (J the latent dimension, book/notation.md), so that C is the expected squared distance between two
+prior samples.
 
     rbf   k(x, y) = exp(−‖x − y‖² / C)                                                              (eq. 5.5)
     imq   k(x, y) = C / (C + ‖x − y‖²)        (heavier tails: gradients do not vanish for far-apart codes)
@@ -49,9 +50,9 @@ def _check_samples(x: torch.Tensor, y: torch.Tensor) -> None:
         )
 
 
-def kernel_scale(d: int, prior_variance: float = 1.0) -> float:
-    """WAE's kernel scale C = 2·d·σ² for d latent dimensions and prior variance σ² (eq. 5.5)."""
-    return 2.0 * d * prior_variance
+def kernel_scale(dim: int, prior_variance: float = 1.0) -> float:
+    """WAE's kernel scale C = 2·J·σ² for J = ``dim`` latent dimensions and prior variance σ² (eq. 5.5)."""
+    return 2.0 * dim * prior_variance
 
 
 def kernel_matrix(
@@ -61,7 +62,8 @@ def kernel_matrix(
     scale: float | None = None,
     scales: Sequence[float] = (1.0,),
 ) -> torch.Tensor:
-    """The ``[n, m]`` matrix k(x_i, y_j); ``scale`` is C (default 2·d, the N(0, I) choice), ``scales`` its multiples."""
+    """The ``[n, m]`` matrix k(x_i, y_j); ``scale`` is C (default 2·J for J-dimensional samples, the N(0, I)
+    choice), ``scales`` its multiples."""
     if kernel not in KERNELS:
         raise ValueError(f"Unknown kernel {kernel!r}; choose one of {', '.join(map(repr, KERNELS))}.")
     d = x.shape[-1]
@@ -70,7 +72,7 @@ def kernel_matrix(
     scale = kernel_scale(d) if scale is None else scale
     if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not math.isfinite(scale) or scale <= 0:
         raise ValueError(
-            f"The kernel scale C must be a positive number (C = 2·d·σ² for an N(0, σ² I) prior), got {scale!r}."
+            f"The kernel scale C must be a positive number (C = 2·J·σ² for an N(0, σ² I) prior), got {scale!r}."
         )
     scales = list(scales)
     if not scales or any(not isinstance(s, (int, float)) or not s > 0 for s in scales):
@@ -94,7 +96,7 @@ def mmd2(
     """Unbiased estimate of MMD²(P, Q) from samples ``x ~ P`` ``[n, d]`` and ``y ~ Q`` ``[m, d]`` (eq. 5.4).
 
     Differentiable (the InfoVAE and WAE losses backpropagate through it).  ``kernel`` is ``"imq"``, ``"rbf"`` or
-    ``"polynomial"``; ``scale`` is C (default 2·d, WAE's choice for an N(0, I) prior); ``scales`` sums the kernel
+    ``"polynomial"``; ``scale`` is C (default 2·J, WAE's choice for an N(0, I) prior); ``scales`` sums the kernel
     over several multiples of C (``vaelab.mmd.WAE_SCALES`` for WAE's multi-scale IMQ).
     """
     _check_samples(x, y)

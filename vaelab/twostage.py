@@ -5,12 +5,12 @@ Stage 1 is a VAE with a Gaussian decoder N(x; μ_θ(z), γ I) whose variance γ 
 that fill an r-dimensional manifold of R^d, γ → 0 and the loss falls like (d − r)/2 · log γ (eq. 7.3): the decoder
 learns the manifold, but the aggregate posterior q(z) need not be N(0, I), so z ~ N(0, I) decodes to poor samples.
 
-Stage 2 is a second VAE of its own (u ∈ R^κ, learned γ') fitted to codes z ~ q(z|x) of the training data, redrawn
-every epoch (:func:`latent_codes` and ``fit``).  Samples follow the ancestral process
+Stage 2 is a second VAE of its own (v ∈ R^J, learned γ'; Dai and Wipf call its code u) fitted to codes z ~ q(z|x)
+of the training data, redrawn every epoch (:func:`latent_codes` and ``fit``).  Samples follow the ancestral process
 
-    u ~ N(0, I),   z ~ N(μ_θ'(u), γ' I),   x = μ_θ(z)                                                     (eq. 7.4)
+    v ~ N(0, I),   z ~ N(μ_θ'(v), γ' I),   x = μ_θ(z)                                                     (eq. 7.4)
 
-z is drawn with stage 2's noise γ' (on codes that fill R^κ, γ' stays finite and is part of the model of q(z));
+z is drawn with stage 2's noise γ' (on codes that fill R^J, γ' stays finite and is part of the model of q(z));
 the image is the stage-1 decoder's mean (γ → 0 there, and noise would only speckle the pixels).
 """
 
@@ -34,7 +34,7 @@ def latent_codes(model, data, batch_size: int = 1000) -> LatentCodes:
 
 
 class TwoStageVAE(Rebuildable, nn.Module):
-    """Stage 1 (``first``: data ↔ z) and stage 2 (``second``: z ↔ u), trained separately, sampled together.
+    """Stage 1 (``first``: data ↔ z) and stage 2 (``second``: z ↔ v), trained separately, sampled together.
 
     Both are ordinary :class:`vaelab.VAE` objects; ``second`` must have ``x_dim`` equal to ``first.z_dim``.  As a
     model of the data the two-stage VAE is its first stage with a better sampler: ``encode``, ``decode``, the
@@ -103,7 +103,7 @@ class TwoStageVAE(Rebuildable, nn.Module):
     # -- sampling through both stages ----------------------------------------------------------------------------
     @torch.no_grad()
     def sample_codes(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """z ~ p_θ'(z|u) = N(μ_θ'(u), γ' I), u ~ N(0, I): stage 2's model of the aggregate posterior q(z)."""
+        """z ~ p_θ'(z|v) = N(μ_θ'(v), γ' I), v ~ N(0, I): stage 2's model of the aggregate posterior q(z)."""
         n = positive_int(n, "n (the number of samples)")
         u = self.second.prior.sample(n, generator=generator)
         return self.second.likelihood.sample(self.second.decode(u), generator=generator)
