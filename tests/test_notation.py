@@ -23,6 +23,7 @@ RETIRED = {
     r"\\alpha\s*\+\s*\\lambda\s*-": "InfoVAE's divergence weight is α + λ_MMD − 1: λ alone is the KL weight",
     r"\\lambda\s*(\\,)?\s*\\mathrm\{MMD\}": "the MMD weight is λ_MMD (\\lambda_{\\text{MMD}})",
     r"\\tfrac\s*D\s*2|\bD\s*\\log": "the data's dimension is d",
+    r"(?:\bA|\bz|\\mu|\\sigma)_u\b": "a latent dimension's index is j (z_j, A_j): u is the VampPrior's pseudo-inputs",
 }
 
 

@@ -194,8 +194,9 @@ def encode(model, data, batch_size: int = 1000) -> tuple[torch.Tensor, torch.Ten
 
 
 def active_units(model, data, threshold: float = 0.01, batch_size: int = 1000) -> int:
-    """Number of active latent units: A_u = Cov_x(E_q(z|x)[z_u]) > threshold (Burda et al., 2016)."""
-    threshold = number(threshold, "threshold (the variance of E_q[z_u] above which a unit is active)", low=0)
+    """Number of active latent units: dimensions j with A_j = Cov_x(E_q(z|x)[z_j]) > threshold (eq. 2.2; Burda et al.,
+    2016)."""
+    threshold = number(threshold, "threshold (the variance of E_q[z_j] above which a unit is active)", low=0)
     mu, _ = encode_data(model, data, batch_size)
     return int((mu.double().var(0, unbiased=True) > threshold).sum())
 

@@ -53,9 +53,9 @@ def batch_moments(mu: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.T
 
 
 def gaussian_kl_full(mean: torch.Tensor, chol: torch.Tensor) -> torch.Tensor:
-    """KL(N(β, Σ) || N(0, I)) = ½ [tr Σ + βᵀβ − k − log det Σ],  Σ = R Rᵀ given by its Cholesky factor R  (eq. 6.4).
+    """KL(N(β, Σ) || N(0, I)) = ½ [tr Σ + βᵀβ − J − log det Σ],  Σ = R Rᵀ given by its Cholesky factor R  (eq. 6.4).
 
-    log det Σ = 2 Σ_j log R_jj.  HEBAE's paper writes this without the ½ (its eqs. 16–17: λ[tr Σ − k − log|Σ| +
+    log det Σ = 2 Σ_j log R_jj.  HEBAE's paper writes this without the ½ (its eqs. 16–17: λ[tr Σ − J − log|Σ| +
     βᵀβ]), so its λ multiplies twice this KL: the paper's λ is our λ / 2, and the paper's λ = 1 is our λ = 2.  Its
     eq. 11 also has −βᵀβ, a sign slip (the appendix's derivation gives +βᵀβ, as here).
     """
