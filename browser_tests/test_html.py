@@ -17,13 +17,16 @@ A full-page screenshot of each page goes to _build/screenshots/ (phone: _build/s
 from __future__ import annotations
 
 import glob
-import re
+import sys
 from pathlib import Path
 
 import pagecheck
 import pytest
 import yaml
 from conftest import ROOT
+
+sys.path.insert(0, str(ROOT / "_ext"))
+from vaelab_exercises import chapter_of  # noqa: E402  (the book's extension: which chapter a page is)
 
 SOURCE_SUFFIXES = (".ipynb", ".md", ".rst")
 
@@ -80,11 +83,10 @@ PAGES = toc_pages()
 
 def check_exercises(page, name: str) -> list[str]:
     """A chapter's exercises are numbered within it (Exercise 2.1, 2.2, ...) and each shows its label."""
-    chapter = re.search(r"(?:^|/)(\d+)-[^/]+$", name)
+    chapter = chapter_of(name)
     exercises = page.locator("div.exercise.admonition")
-    if not chapter:
+    if chapter is None:
         return []
-    chapter = int(chapter.group(1))
     problems = []
     for i in range(exercises.count()):
         exercise = exercises.nth(i)
