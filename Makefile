@@ -10,8 +10,9 @@
 #                      _vendor/, so that the built HTML needs no network; `make book` runs it (a no-op once done)
 #   make wheel-test    build the wheel, install it into a fresh environment outside the checkout and use it
 #                      (the console script and the library) from another folder (scripts/wheel_smoke.sh)
-#   make browser-test  open every page of the built book in headless Chromium, offline (browser_tests/);
-#                      needs `make book` first, Chromium, and installs requirements-browser.txt into $(VENV)
+#   make browser-test  open every page of the built book in headless Chromium, offline, and every chapter in
+#                      JupyterLab as a student reads it (browser_tests/); needs `make book` first, Chromium,
+#                      and installs requirements-browser.txt into $(VENV)
 #   make student       the student edition in _student/ (solutions removed, answer cells marked);
 #                      make student-book also builds its HTML (from the stored outputs), make student-check
 #                      builds it and checks that no solution text is left in it (book/instructors.md explains them)

@@ -106,12 +106,22 @@ def settle(page, timeout_ms: int = 30_000) -> None:
     )
 
 
+# TeX left as text (a JavaScript regular expression): a delimiter ($$, \(, \[, \begin{), an inline $...$ pair around
+# something that is not a number ("$5 to $10" is prose), or a TeX command (\mathrm, \lambda) outside its maths
+RAW_TEX = "|".join([
+    r"\$\$", r"\\\(", r"\\\)", r"\\\[", r"\\\]", r"\\begin\{",
+    r"(^|[^\\\w$])\$(?![\s\d])[^$\n]{1,200}\$",
+    r"\\(math[a-z]+|frac|log|exp|mid|sum|prod|int|le|ge|approx|cdot|odot|left|right|operatorname|text"
+    r"|[a-z]*epsilon|lambda|theta|phi|sigma|mu|gamma|alpha|beta|Sigma|Gamma)(?![A-Za-z])",
+])
+
+
 def check_math(page) -> tuple[int, list[str]]:
     """Typeset maths: every Sphinx math element (class "math") holds an mjx-container, and no raw TeX
     delimiter ($$, \\(, \\[, \\begin{) is left in the page's text outside code. Returns (number of
     mjx-container elements, problems)."""
     result = page.evaluate(
-        r"""() => {
+        r"""rawTex => {
             const math = Array.from(document.querySelectorAll(".math"));
             const untypeset = math.filter(el => !el.querySelector("mjx-container"))
                                   .map(el => el.textContent.trim().slice(0, 80));
@@ -122,8 +132,7 @@ def check_math(page) -> tuple[int, list[str]]:
                     return parent && parent.closest(skip) ? NodeFilter.FILTER_REJECT : NodeFilter.FILTER_ACCEPT;
                 }
             });
-            // TeX delimiters, or an inline $...$ pair around something that is not a number ("$5 to $10")
-            const delimiter = /\$\$|\\\(|\\\)|\\\[|\\\]|\\begin\{|(^|[^\\\w$])\$(?![\s\d])[^$\n]{1,200}\$/;
+            const delimiter = new RegExp(rawTex);
             const raw = [];
             while (walker.nextNode()) {
                 const text = walker.currentNode.nodeValue;
@@ -131,7 +140,8 @@ def check_math(page) -> tuple[int, list[str]]:
             }
             return {math: math.length, containers: document.querySelectorAll("mjx-container").length,
                     untypeset, raw, mathjax: !!(window.MathJax && window.MathJax.version)};
-        }"""
+        }""",
+        RAW_TEX,
     )
     problems = [f"math not typeset: {t!r}" for t in result["untypeset"]]
     problems += [f"raw TeX left in the text: {t!r}" for t in result["raw"]]

@@ -159,7 +159,10 @@ def test_widgets_and_math_offline(tmp_path, context):
 def test_raw_dollar_maths_is_found_and_prices_and_code_are_not(tmp_path, context):
     page_file = tmp_path / "dollars.html"
     for body, n_problems in (("<p>the term $\\mathbb E_q[x]$ is raw</p>", 1), ("<p>$5 to $10 a month</p>", 0),
-                             ("<p>in code: <code>f'${x}$'</code></p>", 0)):
+                             ("<p>in code: <code>f'${x}$'</code></p>", 0),
+                             # inline maths broken by a line that Markdown read as a list item
+                             ("<p>Show that $\\mathcal L = \\log p</p><ul><li>(1 - x)$</li></ul>", 1),
+                             ("<p>a path C:\\data and a \\ alone</p>", 0)):
         page_file.write_text(f"<!DOCTYPE html>\n<html><head><meta charset='utf-8'></head><body>{body}</body></html>\n")
         page, _ = open_checked(context, page_file)
         assert len(pagecheck.check_math(page)[1]) == n_problems, body
