@@ -14,6 +14,7 @@ from . import (
     checks,
     exercises,
     experiments,
+    freebits,
     gaussians,
     hebae,
     infovae,
@@ -46,10 +47,11 @@ from .evaluate import (
     log_likelihood,
     mmd_to_prior,
 )
+from .freebits import FreeBitsVAE
 from .gaussians import gaussian_kl, gaussian_log_prob, gaussian_log_prob_pairwise, reparameterize
 from .hebae import HEBAE
 from .infovae import WAE, InfoVAE
-from .likelihoods import Bernoulli, Gaussian
+from .likelihoods import AutoregressiveBernoulli, Bernoulli, Gaussian
 from .mmd import mmd2
 from .models import VAE, ELBOTerms, Loss
 from .nets import MLP
@@ -66,6 +68,7 @@ __all__ = [
     "manifold",
     "LatentCodes",
     "VAE",
+    "FreeBitsVAE",
     "InfoVAE",
     "WAE",
     "HEBAE",
@@ -76,6 +79,7 @@ __all__ = [
     "MLP",
     "Bernoulli",
     "Gaussian",
+    "AutoregressiveBernoulli",
     "Prior",
     "StandardNormal",
     "VampPrior",
@@ -117,6 +121,7 @@ __all__ = [
     "experiments",
     "metrics",
     "mmd",
+    "freebits",
     "infovae",
     "hebae",
     "twostage",

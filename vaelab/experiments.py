@@ -33,6 +33,7 @@ from ._version import __version__
 from .checkpoints import atomic_write_text
 from .checks import choice, positive_int
 from .data import load
+from .freebits import FreeBitsVAE
 from .hebae import HEBAE
 from .infovae import WAE, InfoVAE
 from .models import VAE
@@ -105,6 +106,11 @@ def build_vae(spec: Spec, x_dim: int, gamma: float = 0.1, learn_gamma: bool = Fa
                prior=StandardNormal(spec.z_dim, kl=kl))
 
 
+def build_free_bits(spec: Spec, x_dim: int, free_bits: float = 0.5) -> FreeBitsVAE:
+    """A VAE trained with free bits: δ nats per latent dimension the KL term does not charge (chapter 2)."""
+    return FreeBitsVAE(**_common(spec, x_dim), free_bits=free_bits)
+
+
 def build_vamp(spec: Spec, x_dim: int, K: int = 500, parameterization: str = "projected") -> VAE:
     """A VAE with a VampPrior of K pseudo-inputs (chapter 3)."""
     return VAE(**_common(spec, x_dim), prior=VampPrior(K, x_dim, parameterization=parameterization))
@@ -149,9 +155,9 @@ def build_two_stage(spec: Spec, x_dim: int, stage_two_epochs: int = 40, stage_tw
     return TwoStageVAE(first, second)
 
 
-KINDS: dict[str, Callable] = {"vae": build_vae, "vamp": build_vamp, "implicit": build_implicit,
-                              "infovae": build_infovae, "wae": build_wae, "hebae": build_hebae,
-                              "two-stage": build_two_stage}
+KINDS: dict[str, Callable] = {"vae": build_vae, "free-bits": build_free_bits, "vamp": build_vamp,
+                              "implicit": build_implicit, "infovae": build_infovae, "wae": build_wae,
+                              "hebae": build_hebae, "two-stage": build_two_stage}
 
 
 def register_kind(name: str, builder: Callable) -> None:

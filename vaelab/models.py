@@ -76,7 +76,8 @@ class VAE(Rebuildable, nn.Module):
         x_dim: features per example (784 for 28×28 images).
         z_dim: latent dimensions.
         hidden: widths of the hidden layers of the encoder; the decoder mirrors them.
-        likelihood: ``"bernoulli"`` (decoder outputs logits) or ``"gaussian"`` (decoder outputs a mean).
+        likelihood: ``"bernoulli"`` (decoder outputs logits), ``"gaussian"`` (decoder outputs a mean) or
+            ``"autoregressive-bernoulli"`` (logits, and each pixel also sees the pixels before it; chapter 5).
         activation: hidden-layer activation, e.g. ``"relu"`` or ``"tanh"`` (Kingma & Welling used tanh).
         encoder: optional module mapping x to ``[N, 2·z_dim]`` (μ then log σ²); replaces the MLP encoder.
         decoder: optional module mapping z to ``[N, x_dim]`` likelihood parameters; replaces the MLP decoder.
@@ -117,7 +118,8 @@ class VAE(Rebuildable, nn.Module):
         self.x_dim, self.z_dim, self.n_samples = x_dim, z_dim, n_samples
         self.encoder = encoder if encoder is not None else MLP(x_dim, hidden, self.encoder_width(z_dim), activation)
         self.decoder = decoder if decoder is not None else MLP(z_dim, hidden[::-1], x_dim, activation)
-        self.likelihood = make_likelihood(likelihood, gamma=gamma, learn_gamma=learn_gamma, gamma_lr=gamma_lr)
+        self.likelihood = make_likelihood(likelihood, gamma=gamma, learn_gamma=learn_gamma, gamma_lr=gamma_lr,
+                                          x_dim=x_dim)
         self.prior = prior if prior is not None else StandardNormal(z_dim)
         self.prior.attach(self)  # e.g. VampPrior encodes its pseudo-inputs with this model's encoder
         self._network_dtype: torch.dtype | None = None  # set by network_precision("bfloat16")
@@ -238,8 +240,14 @@ class VAE(Rebuildable, nn.Module):
 
     def terms_and_codes(self, x: torch.Tensor, n_samples: int | None = None) -> tuple[ELBOTerms, torch.Tensor]:
         """:meth:`terms` and the reparameterized codes z it used (``[N, z]``, or ``[L, N, z]``)."""
-        n_samples = self.n_samples if n_samples is None else n_samples
         mu, logvar = self.encode(x)
+        return self.terms_given_posterior(x, mu, logvar, n_samples)
+
+    def terms_given_posterior(self, x: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor,
+                              n_samples: int | None = None) -> tuple[ELBOTerms, torch.Tensor]:
+        """:meth:`terms_and_codes` for a posterior q(z|x) = N(μ, diag σ²) the caller has already encoded (a loss
+        that also needs μ and log σ², such as free bits', encodes the batch once)."""
+        n_samples = self.n_samples if n_samples is None else n_samples
         z = self.reparameterize(mu, logvar, n_samples)
         recon = self.likelihood.log_prob(x, self.decode(z))
         kl = self.prior.kl(mu, logvar, z)
