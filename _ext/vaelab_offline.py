@@ -8,8 +8,9 @@ notebook outputs bring along, and the page's own scripts:
 - Any other `<script src>`, `<link href>`, `<img src>`, `<iframe src>`, ... that points at http(s) in a page's
   body is a warning (the strict build turns it into an error): the HTML book must work with no network.
 - A script registered twice (sphinx-thebe's inline configuration) is included once.
-- The book's stylesheet (_ext/static/vaelab-book.css: wide equations scroll instead of being clipped) and script
-  (_ext/static/vaelab-sidebar.js: the header's sidebar buttons work, so a phone can open the chapter list) are added.
+- The book's stylesheet (_ext/static/vaelab-book.css: wide equations scroll instead of being clipped) and scripts
+  (_ext/static/vaelab-sidebar.js: the header's sidebar buttons work, so a phone can open the chapter list;
+  _ext/static/vaelab-figures.js: a multi-panel figure on a phone scrolls at a readable scale) are added.
 """
 
 from __future__ import annotations
@@ -76,4 +77,5 @@ def setup(app: Sphinx) -> dict:
     app.connect("html-page-context", _on_page_context, priority=900)  # after the theme's handlers add scripts
     app.add_css_file("vaelab-book.css")  # from _ext/static (html_static_path in _config.yml)
     app.add_js_file("vaelab-sidebar.js")  # the header's sidebar buttons open the sidebars (a phone's chapter list)
+    app.add_js_file("vaelab-figures.js")  # a multi-panel figure on a phone scrolls at a readable scale
     return {"version": "1.0", "parallel_read_safe": True, "parallel_write_safe": True}

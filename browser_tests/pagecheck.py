@@ -206,6 +206,32 @@ def check_page_width(page) -> list[str]:
     return [f"wider than the screen: {r}" for r in result]
 
 
+# the smallest share of its drawn size a figure may be shown at on a phone (_ext/static/vaelab-figures.js keeps 0.6)
+READABLE_FIGURE_SCALE = 0.55
+
+
+def check_figure_scale(page, minimum: float = READABLE_FIGURE_SCALE) -> list[str]:
+    """Every output figure (a PNG a cell drew) is shown at no less than ``minimum`` of its drawn width, or fits the
+    column whole: a multi-panel figure shrunk to a phone's width has unreadable labels."""
+    result = page.evaluate(
+        r"""minimum => {
+            const out = [];
+            for (const img of document.querySelectorAll(".cell_output img, figure img")) {
+                if (!img.naturalWidth) continue;
+                const scale = img.getBoundingClientRect().width / img.naturalWidth;
+                if (scale < minimum - 1e-3) {
+                    const figure = img.closest("figure");
+                    out.push(`${figure && figure.id ? figure.id : "an output image"} shown at ` +
+                             `${Math.round(100 * scale)} % of its ${img.naturalWidth} px`);
+                }
+            }
+            return out;
+        }""",
+        minimum,
+    )
+    return [f"figure too small to read: {r}" for r in result]
+
+
 def open_chapter_list(page) -> list[str]:
     """On a narrow screen, the chapter list (the primary sidebar) opens from its toggle and shows its links."""
     toggle = page.locator("button.primary-toggle:visible, label.primary-toggle:visible").first
@@ -267,8 +293,9 @@ _SRC_FINGERPRINT = """(el) => {
 
 
 def check_sliders(page) -> tuple[int, list[str]]:
-    """Every matplotlib `to_jshtml` animation: its slider (input.anim-slider) moved to another frame changes
-    the frame shown (the src of the animation's img), and the new frame loads. Returns (sliders, problems)."""
+    """Every matplotlib `to_jshtml` animation: its values are written under its slider (input.anim-slider), one per
+    frame, across the slider's width; moved to another frame it changes the frame shown (the src of the animation's
+    img), and the new frame loads. Returns (sliders, problems)."""
     sliders = page.locator("input.anim-slider")
     n = sliders.count()
     problems = []
@@ -280,6 +307,14 @@ def check_sliders(page) -> tuple[int, list[str]]:
             continue
         if not before["loaded"]:
             problems.append(f"slider {i}: the first frame did not load")
+        ticks = slider.evaluate("""el => { const row = el.parentElement.querySelector(".vaelab-ticks");
+            if (!row) return null; const s = el.getBoundingClientRect(), r = row.getBoundingClientRect();
+            return {n: row.children.length, offset: Math.abs(s.left - r.left) + Math.abs(s.right - r.right)}; }""")
+        if ticks is None:
+            problems.append(f"slider {i}: no values written under it (vl.widgets' .vaelab-ticks)")
+        elif ticks["n"] != before["max"] - before["min"] + 1 or ticks["offset"] > 2:
+            problems.append(f"slider {i}: {ticks['n']} values under {before['max'] - before['min'] + 1} positions, "
+                            f"ends {ticks['offset']:.0f} px apart from the slider's")
         if before["max"] <= before["min"]:
             continue  # a one-frame animation: nothing to move to
         target = before["max"] if before["value"] != before["max"] else before["min"]

@@ -10,7 +10,8 @@ every http(s) request blocked and recorded, and must show:
 - every exercise of a chapter numbered within it ("Exercise 2.1") and showing its label,
 - no console error, no page error, no failed request, no http(s) request attempted.
 Every page is opened again on a phone's screen (390 px): maths typeset and not clipped, nothing wider than the
-screen, the chapter list opens from its button.
+screen, every figure at a readable scale (a wide one scrolls sideways in its own box), the chapter list opens from
+its button.
 A full-page screenshot of each page goes to _build/screenshots/ (phone: _build/screenshots/phone/; SCREENSHOTS=...).
 """
 
@@ -140,11 +141,13 @@ def test_page(name, book_html, context, screenshots):
 
 @pytest.mark.parametrize("name", PAGES)
 def test_page_on_a_phone(name, book_html, browser, screenshots):
-    """At 390 px: maths typeset and not clipped, the page no wider than the screen, the chapter list opens."""
+    """At 390 px: maths typeset and not clipped, the page no wider than the screen, figures at a readable scale
+    (a wide one scrolls in its own box), the chapter list opens."""
     context = pagecheck.new_offline_context(browser, "phone")
     try:
         page, log = pagecheck.open_offline(context, (book_html / f"{name}.html").as_uri())
         problems = pagecheck.check_math(page)[1] + pagecheck.check_wide_math(page) + pagecheck.check_page_width(page)
+        problems += pagecheck.check_figure_scale(page)
         pagecheck.screenshot(page, screenshots / "phone" / f"{name.replace('/', '__')}.png")
         problems += pagecheck.open_chapter_list(page)
         problems += log.problems()

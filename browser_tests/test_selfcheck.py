@@ -27,7 +27,8 @@ import vaelab_offline  # noqa: E402  (the book's Sphinx extension: strips to_jsh
 SPHINX_CONFIG = yaml.safe_load((ROOT / "_config.yml").read_text())["sphinx"]["config"]
 
 
-def to_jshtml_page(frames: int = 4) -> str:
+def to_jshtml_page(frames: int = 4, as_the_book_shows_it: bool = True) -> str:
+    """A matplotlib to_jshtml animation as a page; by default made a slider as vl.widgets' static() makes it."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -46,6 +47,11 @@ def to_jshtml_page(frames: int = 4) -> str:
     jshtml = animation.to_jshtml()
     plt.close(fig)
     assert "font-awesome" in jshtml, "to_jshtml no longer links FontAwesome: simplify vaelab_offline"
+    if as_the_book_shows_it:
+        from vaelab.widgets import _as_a_slider
+
+        jshtml = _as_a_slider(jshtml, "frame", [str(i) for i in range(frames)])
+        assert "vaelab-ticks" in jshtml, "matplotlib's to_jshtml template changed: update vaelab.widgets"
     body = vaelab_offline.strip_remote_assets(jshtml)
     assert not vaelab_offline.remote_loads(body), vaelab_offline.remote_loads(body)
     return f"<!DOCTYPE html>\n<html><head><meta charset='utf-8'></head><body>{body}</body></html>\n"
@@ -88,6 +94,14 @@ def test_slider_check_detects_a_dead_slider(tmp_path, context):
     n, problems = pagecheck.check_sliders(page)
     assert n == 1
     assert problems and "did not change the image" in problems[0]
+
+
+def test_slider_check_wants_the_values_under_the_slider(tmp_path, context):
+    page_file = tmp_path / "bare.html"
+    page_file.write_text(to_jshtml_page(as_the_book_shows_it=False))
+    page, _ = open_checked(context, page_file)
+    n, problems = pagecheck.check_sliders(page)
+    assert n == 1 and problems and "no values written under it" in problems[0]
 
 
 def static_folder(into: Path) -> Path:
@@ -193,3 +207,33 @@ def test_wide_math_and_page_width_checks(tmp_path, browser):
     problems = pagecheck.check_page_width(page)
     assert problems and "img" in problems[0] and "800 px" in problems[0]
     context.close()
+
+
+def test_a_wide_figure_on_a_phone_is_shrunk_unless_the_book_script_keeps_it_readable(tmp_path, browser):
+    """A 1,500 px multi-panel figure in a 390 px screen is shown at a quarter of its size (labels unreadable);
+    with the book's script and stylesheet it keeps a readable scale and scrolls in its own box, the page no wider."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    static_folder(tmp_path)
+    fig, axes = plt.subplots(1, 4, figsize=(15, 3), dpi=100)
+    fig.savefig(tmp_path / "wide.png")
+    plt.close(fig)
+    body = "<main><figure id='fig-wide'><div class='cell_output'><img src='wide.png' style='max-width: 100%'>" \
+           "</div></figure><p>text</p></main>"
+    book = '<link rel="stylesheet" href="_static/vaelab-book.css"><script src="_static/vaelab-figures.js"></script>'
+    for head, n_small in (("", 1), (book, 0)):
+        page_file = tmp_path / "figure.html"
+        page_file.write_text(f"<!DOCTYPE html>\n<html><head><meta charset='utf-8'>{head}</head><body>{body}</body>"
+                             "</html>\n")
+        context = pagecheck.new_offline_context(browser, "phone")
+        page, _ = open_checked(context, page_file)
+        page.wait_for_timeout(200)
+        small = pagecheck.check_figure_scale(page)
+        assert len(small) == n_small, (head, small)
+        assert not pagecheck.check_page_width(page), head
+        if n_small:
+            assert "fig-wide shown at" in small[0]
+        context.close()

@@ -40,8 +40,9 @@ from book_exercises import EXERCISE, SOLUTION, read_exercises, strip_solutions  
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # vaelab from this checkout when it is not installed
 INSTRUCTOR_PAGES = {"book/instructors.md"}
-# what the book needs besides its pages: configuration, the Sphinx extension, vendored front-end assets if present
-SUPPORT = ["_config.yml", "_ext", "_vendor", "book/references.bib", "book/images"]
+# what the book needs besides its pages: configuration, the Sphinx extension, vendored front-end assets if present,
+# the figures' matplotlib settings
+SUPPORT = ["_config.yml", "_ext", "_vendor", "book/references.bib", "book/images", "book/matplotlibrc"]
 MARK = "# ✏️ YOUR ANSWER to exercise {label}: complete the function, then run the cell to check it.\n"
 WRITTEN = ("✏️ **Your answer to exercise {label}** (double-click to edit; maths as `$...$`; for an experiment, the "
            "code in a cell below and what you measured here):\n\n")

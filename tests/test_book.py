@@ -187,7 +187,10 @@ def test_the_solution_check_finds_a_solution_in_a_notebook_and_in_html(tmp_path)
     (out / "_build").mkdir()
     sentence = " ".join(solution.split()[:40])
     (out / "_build" / "page.html").write_text(f"<p>{sentence.replace(' ', ' <em>x</em> ', 1)}</p>")
-    assert script.leaks(out) == ["_build/page.html: ex-3-init", "book/01-vae.ipynb: ex-3-init"]
+    found = script.leaks(out)
+    # both places are found; another solution that shares a run of words with this one may be named beside it
+    assert {"_build/page.html: ex-3-init", "book/01-vae.ipynb: ex-3-init"} <= set(found)
+    assert {f.split(": ")[0] for f in found} == {"_build/page.html", "book/01-vae.ipynb"}
 
 
 def test_the_hub_link_pulls_the_edition_and_opens_the_chapter():

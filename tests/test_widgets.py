@@ -112,6 +112,19 @@ def test_static_one_frame_per_value():
     assert sorted(set(calls)) == [(v, "b") for v in [0.25, 0.5, 1, 2, 4]]
 
 
+def test_static_is_a_slider_with_its_values_written_under_it_and_no_player():
+    import re
+
+    ex, _ = recording_explorer()
+    html = ex.static(over="lam", mode="b", dpi=30).data
+    ticks = re.search(r'<div class="vaelab-ticks" aria-hidden="true">(.*?)</div>', html)
+    assert ticks and re.findall(r"<span>(.*?)</span>", ticks.group(1)) == ["0.25", "0.5", "1", "2", "4"]
+    assert html.index("anim-slider") < ticks.start(), "the values are under the slider"
+    assert re.search(r'<input aria-label="[^"]+" id="_anim_slider', html), "the slider is named for screen readers"
+    style = html[html.index("<style>\n.vaelab-slider"):]
+    assert ".vaelab-slider .anim-state" in style and 'button:not([title="Previous frame"])' in style
+
+
 def test_static_refuses_to_truncate():
     ex, _ = recording_explorer()
     # about 1 kB: not even one frame fits

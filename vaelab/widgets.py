@@ -218,7 +218,8 @@ class Explorer:
         keep ``dpi`` and the number of values modest. Each frame's suptitle names the state (``λ = 2``, ...).
 
         Returns:
-            ``IPython.display.HTML``: an ``input.anim-slider`` and an ``img`` showing one frame per value.
+            ``IPython.display.HTML``: an ``input.anim-slider`` with the values written under it and an ``img``
+            showing one frame per value; of matplotlib's player only the previous/next buttons are shown.
 
         Raises:
             ValueError: a bad control name or value, or frames larger than ``rcParams["animation.embed_limit"]``
@@ -243,7 +244,34 @@ class Explorer:
                 f"only {embedded} of {len(states)} frames fit in the {limit:g} MB embed limit: lower dpi "
                 f"(now {dpi}) or the number of {over!r} values, or raise matplotlib.rcParams['animation.embed_limit']"
             )
-        return HTML(html)
+        ticks = [self.formats[over](state[over]) for state in states]
+        return HTML(_as_a_slider(html, self.labels[over], ticks))
+
+
+_SLIDER_INPUT = re.compile(r'<input id="_anim_slider[^>]*>')
+# A reader steps through values, they do not watch a film: the player's buttons (play, pause, speed) and its
+# Once/Loop/Reflect choice are hidden, the step buttons stay, and the slider fills the column at any width.
+_SLIDER_STYLE = """<style>
+.vaelab-slider .animation { display: block; max-width: 100%; }
+.vaelab-slider .animation img { max-width: 100%; height: auto; }
+.vaelab-slider input[type=range].anim-slider { width: 100%; box-sizing: border-box; margin: 0; }
+.vaelab-slider .anim-state,
+.vaelab-slider .anim-buttons button:not([title="Previous frame"]):not([title="Next frame"]) { display: none; }
+.vaelab-slider .vaelab-ticks { display: flex; justify-content: space-between; padding: 0 8px; font-size: 0.85em; }
+.vaelab-slider .vaelab-ticks span { flex: 0 0 0; display: flex; justify-content: center; white-space: nowrap; }
+</style>"""
+
+
+def _as_a_slider(html: str, label: str, ticks: Sequence[str]) -> str:
+    """matplotlib's ``to_jshtml`` page made a slider: named, with its values written under it, and no player."""
+    found = _SLIDER_INPUT.search(html)
+    if found is None:  # matplotlib changed its template: keep its own controls rather than fail
+        return html
+    escaped = [t.replace("&", "&amp;").replace("<", "&lt;") for t in ticks]
+    slider = found.group(0).replace("<input ", f'<input aria-label="{label.replace(chr(34), "")}" ', 1)
+    row = '<div class="vaelab-ticks" aria-hidden="true">' + "".join(f"<span>{t}</span>" for t in escaped) + "</div>"
+    html = html[: found.start()] + slider + row + html[found.end():]
+    return f'<div class="vaelab-slider">{_SLIDER_STYLE}{html}</div>'
 
 
 def _is_number(value: Any) -> bool:
