@@ -119,6 +119,8 @@ def test_autoregressive_bernoulli_starts_as_the_plain_bernoulli_decoder_and_says
         AutoregressiveBernoulli(0)
     with pytest.raises(ValueError, match="autoregressive-bernoulli"):
         make_likelihood("autoregressive")
+    with pytest.raises(ValueError, match="needs the number of pixels.*x_dim"):
+        make_likelihood("autoregressive-bernoulli")
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
         vl.VAE(x_dim=7, z_dim=2, hidden=[8], likelihood="autoregressive-bernoulli").check_data(torch.full((3, 7), 2.0))
 

@@ -107,7 +107,7 @@ def build_vae(spec: Spec, x_dim: int, gamma: float = 0.1, learn_gamma: bool = Fa
 
 
 def build_free_bits(spec: Spec, x_dim: int, free_bits: float = 0.5) -> FreeBitsVAE:
-    """A VAE trained with free bits: δ nats per latent dimension the KL term does not charge (chapter 2)."""
+    """A VAE trained with free bits: τ nats per latent dimension the KL term does not charge (chapter 2)."""
     return FreeBitsVAE(**_common(spec, x_dim), free_bits=free_bits)
 
 

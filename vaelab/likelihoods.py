@@ -184,6 +184,9 @@ def make_likelihood(likelihood: str | nn.Module, gamma: float = 0.1, learn_gamma
         return Bernoulli()
     if likelihood == "gaussian":
         return Gaussian(gamma=gamma, learn_gamma=learn_gamma, gamma_lr=gamma_lr)
-    if likelihood == "autoregressive-bernoulli" and x_dim is not None:
+    if likelihood == "autoregressive-bernoulli":
+        if x_dim is None:
+            raise ValueError("The autoregressive decoder needs the number of pixels: make_likelihood("
+                             "'autoregressive-bernoulli', x_dim=...), or VAE(..., likelihood=...) which passes it.")
         return AutoregressiveBernoulli(x_dim)
     raise ValueError(f"Unknown likelihood {likelihood!r}; choose one of {', '.join(map(repr, LIKELIHOODS))}.")
